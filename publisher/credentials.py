@@ -1,0 +1,249 @@
+"""The credential chain: the first source that yields credentials wins, in the order the README documents.
+
+1. `token` input / `UV_PUBLISH_TOKEN` (username `__token__`)
+2. `username` + `password` inputs / `UV_PUBLISH_USERNAME` + `UV_PUBLISH_PASSWORD`
+3. `UV_INDEX_<NAME>_USERNAME` + `UV_INDEX_<NAME>_PASSWORD` for the named index (the variables used to install)
+4. `user:pass@` in the publish URL
+5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host
+6. keyring, when `keyring-provider: subprocess` and a username is known
+7. trusted publishing (OIDC), see oidc.py
+
+Every value found is masked before anything else is printed. When nothing is found the error lists every
+name that was looked at, in this order, so users can see which variable they misspelled.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from publisher.console import Console
+from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
+from publisher.index import Target
+from publisher.settings import Settings
+from publisher.urls import hostname, split_userinfo, strip_credentials
+
+AuthMethod = Literal["trusted-publishing", "token", "password", "keyring", "netrc", "none"]
+TOKEN_USERNAME = "__token__"  # noqa: S105 - the username PyPI expects with API tokens
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the upload sends. `source` names where it came from (never the value) for error messages."""
+
+    username: str | None
+    password: str | None = field(repr=False)
+    method: AuthMethod
+    source: str
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        if self.username is None and self.password is None:
+            return None
+        return (self.username or "", self.password or "")
+
+
+NO_CREDENTIALS = Credentials(None, None, "none", "no credentials")
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    """Empty variables count as unset, as in uv and in the Actions runner (inputs default to "")."""
+    value = environ.get(name)
+    return value if value and value.strip() else None
+
+
+def _secret(value: object) -> str | None:
+    from pydantic import SecretStr
+
+    return value.get_secret_value() if isinstance(value, SecretStr) else None
+
+
+@dataclass
+class _Chain:
+    """Walks the sources in order, remembering what it looked at for the missing-credentials message."""
+
+    settings: Settings
+    target: Target
+    environ: Mapping[str, str]
+    console: Console
+    looked_at: list[str] = field(default_factory=list)
+    known_username: tuple[str, str] | None = None  # (username, where it came from)
+
+    def pair(self, user: str | None, password: str | None, user_name: str, password_name: str) -> Credentials | None:
+        self.looked_at.append(f"{user_name} / {password_name}")
+        self.console.mask(password)
+        if password is not None and user is None:
+            raise ConfigError(
+                f"{password_name} is set but {user_name} is not.",
+                hint=f"Set {user_name} as well (for an API token use `token`, or the username `__token__`).",
+            )
+        if user is not None and password is None:
+            self.known_username = self.known_username or (user, user_name)
+            return None
+        if user is not None and password is not None:
+            return Credentials(user, password, "password", f"{user_name} / {password_name}")
+        return None
+
+
+def configured_sources(settings: Settings, target: Target, environ: Mapping[str, str]) -> list[str]:
+    """Names of the non-OIDC sources that are set, for `trusted-publishing: always` conflicts."""
+    found = []
+    if settings.token or _get(environ, "UV_PUBLISH_TOKEN"):
+        found.append("token / UV_PUBLISH_TOKEN")
+    if settings.username or settings.password:
+        found.append("username / password inputs")
+    if _get(environ, "UV_PUBLISH_USERNAME") or _get(environ, "UV_PUBLISH_PASSWORD"):
+        found.append("UV_PUBLISH_USERNAME / UV_PUBLISH_PASSWORD")
+    prefix = target.env_prefix
+    if prefix and (_get(environ, f"{prefix}_USERNAME") or _get(environ, f"{prefix}_PASSWORD")):
+        found.append(f"{prefix}_USERNAME / {prefix}_PASSWORD")
+    if split_userinfo(target.publish_url)[1]:
+        found.append("user:pass@ in the publish URL")
+    return found
+
+
+def _from_netrc(target: Target, environ: Mapping[str, str], username: str | None) -> tuple[str, str, str] | None:
+    path = Path(environ.get("NETRC") or Path(environ.get("HOME") or Path.home()) / ".netrc")
+    if not path.is_file():
+        return None
+    try:
+        entry = netrc.netrc(str(path)).authenticators(hostname(target.publish_url))
+    except (netrc.NetrcParseError, OSError) as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or remove the netrc file.") from None
+    if entry is None:
+        return None
+    login, _, password = entry
+    if username is not None and login != username:
+        return None
+    return (login, password or "", str(path)) if login else None
+
+
+def _from_keyring(target: Target, username: str) -> str | None:
+    """uv's `subprocess` provider: ask the `keyring` command, first for the URL, then for the host."""
+    command = shutil.which("keyring")
+    if command is None:
+        raise ConfigError(
+            "keyring-provider is `subprocess` but the `keyring` command is not on PATH.",
+            hint="Install keyring (`pip install keyring`) or set keyring-provider to `disabled`.",
+        )
+    for service in (strip_credentials(target.publish_url), hostname(target.publish_url)):
+        result = subprocess.run(
+            [command, "get", service, username],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        )
+        password = result.stdout.rstrip("\r\n")
+        if result.returncode == 0 and password:
+            return password
+    return None
+
+
+def resolve_credentials(
+    settings: Settings, target: Target, environ: Mapping[str, str], console: Console
+) -> Credentials:
+    """Run the chain; raise MissingCredentialsError naming every place looked at when nothing is found."""
+    chain = _Chain(settings, target, environ, console)
+    if settings.trusted_publishing == "always":
+        conflicts = configured_sources(settings, target, environ)
+        for value in (_secret(settings.token), _secret(settings.password), _get(environ, "UV_PUBLISH_TOKEN")):
+            console.mask(value)
+        if conflicts:
+            raise ConfigError(
+                "trusted-publishing is `always` but other credentials are configured: " + ", ".join(conflicts) + ".",
+                hint="Remove those credentials, or set trusted-publishing to `automatic`.",
+            )
+        return _trusted_publishing(settings, target, environ, console, required=True) or NO_CREDENTIALS
+
+    token = _secret(settings.token) or _get(environ, "UV_PUBLISH_TOKEN")
+    console.mask(token)
+    chain.looked_at.append("token input / UV_PUBLISH_TOKEN")
+    if token is not None:
+        source = "token input" if settings.token else "UV_PUBLISH_TOKEN"
+        return Credentials(TOKEN_USERNAME, token, "token", source)
+
+    found = chain.pair(
+        _secret(settings.username), _secret(settings.password), "username input", "password input"
+    ) or chain.pair(
+        _get(environ, "UV_PUBLISH_USERNAME"),
+        _get(environ, "UV_PUBLISH_PASSWORD"),
+        "UV_PUBLISH_USERNAME",
+        "UV_PUBLISH_PASSWORD",
+    )
+    if found is None and target.env_prefix:
+        prefix = target.env_prefix
+        found = chain.pair(
+            _get(environ, f"{prefix}_USERNAME"),
+            _get(environ, f"{prefix}_PASSWORD"),
+            f"{prefix}_USERNAME",
+            f"{prefix}_PASSWORD",
+        )
+    if found is None:
+        _, url_user, url_password = split_userinfo(target.publish_url)
+        found = chain.pair(url_user, url_password, "user in the publish URL", "password in the publish URL")
+    if found is not None:
+        return found
+
+    username = chain.known_username[0] if chain.known_username else None
+    chain.looked_at.append("netrc ($NETRC or ~/.netrc)")
+    from_netrc = _from_netrc(target, environ, username)
+    if from_netrc is not None:
+        console.mask(from_netrc[1])
+        return Credentials(from_netrc[0], from_netrc[1], "netrc", from_netrc[2])
+
+    chain.looked_at.append(f"keyring (keyring-provider: {settings.keyring_provider})")
+    if settings.keyring_provider == "subprocess" and username is not None:
+        password = _from_keyring(target, username)
+        console.mask(password)
+        if password is not None:
+            return Credentials(username, password, "keyring", f"keyring for {chain.known_username[1]}")  # type: ignore[index]
+
+    chain.looked_at.append("trusted publishing (trusted-publishing: " + settings.trusted_publishing + ")")
+    why_not_oidc = None
+    if settings.trusted_publishing == "automatic":
+        try:
+            minted = _trusted_publishing(settings, target, environ, console, required=False)
+        except TrustedPublishingError as exc:
+            why_not_oidc = exc.message
+            minted = None
+        if minted is not None:
+            return minted
+    raise _missing(settings, target, chain, why_not_oidc)
+
+
+def _trusted_publishing(
+    settings: Settings, target: Target, environ: Mapping[str, str], console: Console, *, required: bool
+) -> Credentials | None:
+    from publisher import oidc
+
+    if not oidc.available(environ):
+        if required:
+            raise oidc.missing_permission_error(environ)
+        return None
+    token = oidc.mint_token(target.publish_url, environ, console, settings=settings)
+    return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)")
+
+
+def _missing(settings: Settings, target: Target, chain: _Chain, why_not_oidc: str | None) -> MissingCredentialsError:
+    where = f"index `{target.index_name}` ({target.display_url})" if target.index_name else target.display_url
+    lines = [f"Missing credentials for {where}. Looked for, in order:"]
+    lines += [f"  {n}. {name}" for n, name in enumerate(chain.looked_at, start=1)]
+    if chain.known_username:
+        lines.append(f"Found a username in {chain.known_username[1]} but no password for it.")
+    if why_not_oidc:
+        lines.append(f"Trusted publishing was not possible: {why_not_oidc}")
+    prefix = target.env_prefix or "UV_PUBLISH"
+    hint = (
+        f"Set {prefix}_USERNAME and {prefix}_PASSWORD in the step's `env:` from repository secrets, "
+        "or pass `token` for an API token. For PyPI/TestPyPI, trusted publishing needs no secret: give the job "
+        "`permissions: id-token: write` and register the workflow as a trusted publisher on the index."
+    )
+    return MissingCredentialsError("\n".join(lines), hint=hint)

@@ -1,0 +1,70 @@
+"""Typed failures, one per situation the user can act on.
+
+Every error carries a message (what went wrong, where) and a hint (how to fix it). The exit status is part of
+the public contract: 2 means bad configuration or input found before anything was uploaded, 1 means an upload
+or authentication failed. Messages must never contain a secret value.
+"""
+
+from __future__ import annotations
+
+
+class PublishError(Exception):
+    """Base class: a failure with a user-facing message, a hint and an exit status."""
+
+    exit_code = 1
+    title = "Publishing failed"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+
+class ConfigError(PublishError):
+    """Bad configuration or input, detected before any upload (exit 2)."""
+
+    exit_code = 2
+    title = "Configuration error"
+
+
+class IndexResolutionError(ConfigError):
+    """The named index cannot be resolved from pyproject.toml."""
+
+    title = "Index not resolved"
+
+
+class MissingCredentialsError(ConfigError):
+    """No credential source produced credentials."""
+
+    title = "Missing credentials"
+
+
+class DistError(ConfigError):
+    """A distribution file is missing, unreadable or inconsistent."""
+
+    title = "Invalid distribution"
+
+
+class UploadError(PublishError):
+    """The registry refused or failed an upload (exit 1)."""
+
+    title = "Upload failed"
+
+
+class AuthenticationError(UploadError):
+    """The registry answered 401/403 to our credentials."""
+
+    title = "Authentication failed"
+
+
+class TrustedPublishingError(PublishError):
+    """The OIDC exchange failed; exit status 1 unless raised as a configuration problem."""
+
+    title = "Trusted publishing failed"
+
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 1) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code

@@ -1,0 +1,189 @@
+"""Resolve the upload target from `[[tool.uv.index]]` the way `uv publish --index NAME` does.
+
+Reads the index list (uv.toml beside pyproject.toml wins, as in uv), validates each entry with pydantic and
+picks the named one. Names are exact and case-sensitive; errors reuse uv's wording plus the names found and a
+did-you-mean, so users can match them against uv's documentation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from publisher.errors import ConfigError, IndexResolutionError
+from publisher.settings import Settings
+from publisher.urls import PYPI_CHECK_URL, PYPI_UPLOAD_URL, is_valid_http_url, strip_credentials
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the documented fallback
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def env_name(index_name: str) -> str:
+    """uv's rule: upper-case ASCII letters and digits kept, every other character becomes `_`."""
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in index_name.upper())
+
+
+def validate_index_name(name: str, where: str) -> str:
+    if not _NAME.match(name):
+        raise IndexResolutionError(
+            f"Invalid index name `{name}` in {where}: names may contain only ASCII letters, digits, `-`, `_` and `.`.",
+            hint="Use the `name` of a `[[tool.uv.index]]` entry exactly as written there.",
+        )
+    return name
+
+
+class IndexDefinition(BaseModel):
+    """One `[[tool.uv.index]]` table; uv's other keys (explicit, default, format, ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str
+    url: str
+    publish_url: str | None = Field(default=None, alias="publish-url")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("may contain only ASCII letters, digits, `-`, `_` and `.`")
+        return value
+
+    @field_validator("url", "publish_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_http_url(value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where dists go. `publish_url` may still carry `user:pass@`; show `display_url` instead."""
+
+    publish_url: str
+    check_url: str | None
+    index_name: str | None = None
+    config_file: Path | None = None
+
+    @property
+    def display_url(self) -> str:
+        return strip_credentials(self.publish_url)
+
+    @property
+    def env_prefix(self) -> str | None:
+        return f"UV_INDEX_{env_name(self.index_name)}" if self.index_name else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found.",
+            hint="Run in the repository root, or point `pyproject` (--pyproject) at the file that declares "
+            "`[[tool.uv.index]]`.",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}", hint="Check the file's permissions and encoding.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}", hint="Fix the syntax at the line shown (`uv lock` reports it too)."
+        ) from None
+
+
+def load_indexes(pyproject: Path) -> tuple[list[IndexDefinition], Path]:
+    """The index list and the file it came from: `uv.toml` beside pyproject.toml wins, as in uv."""
+    uv_toml = pyproject.parent / "uv.toml"
+    if uv_toml.is_file():
+        source, entries = uv_toml, _read_toml(uv_toml).get("index", [])
+    else:
+        data = _read_toml(pyproject)
+        source, entries = pyproject, data.get("tool", {}).get("uv", {}).get("index", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: `index` must be an array of tables (`[[tool.uv.index]]`).")
+    indexes = []
+    for position, entry in enumerate(entries, start=1):
+        try:
+            indexes.append(IndexDefinition.model_validate(entry))
+        except ValidationError as exc:
+            label = entry.get("name", f"#{position}") if isinstance(entry, dict) else f"#{position}"
+            problems = "; ".join(
+                f"`{'.'.join(str(p) for p in e['loc']) or 'entry'}` {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            raise ConfigError(
+                f"{source}: index `{label}` is invalid: {problems}.",
+                hint="Each `[[tool.uv.index]]` entry needs `name` and `url`; uploads also need `publish-url`.",
+            ) from None
+    return indexes, source
+
+
+def _not_found(name: str, indexes: list[IndexDefinition], source: Path) -> IndexResolutionError:
+    names = [i.name for i in indexes]
+    if not names:
+        return IndexResolutionError(
+            f"No indexes were found, can't use index: `{name}` (looked in {source}).",
+            hint="Declare it in pyproject.toml:\n\n[[tool.uv.index]]\n"
+            f'name = "{name}"\nurl = "https://.../simple"\npublish-url = "https://.../upload"\nexplicit = true',
+        )
+    found = ", ".join(f"`{n}`" for n in names)
+    close = difflib.get_close_matches(name, names, n=1) or [n for n in names if n.lower() == name.lower()]
+    hint = (
+        f"Did you mean `{close[0]}`? Index names are case-sensitive."
+        if close
+        else ("Use one of the names above, exactly as written.")
+    )
+    return IndexResolutionError(f"Index not found: `{name}`. Found indexes: {found} (in {source}).", hint=hint)
+
+
+def resolve_target(settings: Settings) -> Target:
+    """Settings -> Target. Without an index: the publish-url input, or PyPI's upload URL."""
+    if settings.index is None:
+        publish_url = settings.publish_url or PYPI_UPLOAD_URL
+        check_url = settings.check_url or (PYPI_CHECK_URL if publish_url == PYPI_UPLOAD_URL else None)
+        _check_urls(publish_url, check_url, "input")
+        return Target(publish_url=publish_url, check_url=check_url)
+
+    name = validate_index_name(settings.index, "the `index` input")
+    pyproject = settings.resolve(settings.pyproject)
+    indexes, source = load_indexes(pyproject)
+    matches = [i for i in indexes if i.name == name]
+    if not matches:
+        raise _not_found(name, indexes, source)
+    index = matches[0]
+    if settings.publish_url and index.publish_url and settings.publish_url != index.publish_url:
+        raise ConfigError(
+            f"Conflicting upload URLs: index `{name}` in {source} declares publish-url "
+            f"{strip_credentials(index.publish_url)} but `publish-url` is {strip_credentials(settings.publish_url)}.",
+            hint="Set only one of `index` and `publish-url`, or make them agree.",
+        )
+    index_publish_url = settings.publish_url or index.publish_url
+    if index_publish_url is None:
+        raise IndexResolutionError(
+            f"Index is missing a publish URL: `{name}` (in {source}).",
+            hint=f'Add `publish-url = "https://.../upload"` to the `[[tool.uv.index]]` entry named `{name}`, '
+            "or pass `publish-url`.",
+        )
+    check_url = settings.check_url or index.url
+    _check_urls(index_publish_url, check_url, "index")
+    return Target(publish_url=index_publish_url, check_url=check_url, index_name=name, config_file=source)
+
+
+def _check_urls(publish_url: str, check_url: str | None, origin: str) -> None:
+    for label, url in (("publish-url", publish_url), ("check-url", check_url)):
+        if url is not None and not is_valid_http_url(url):
+            raise ConfigError(
+                f"`{label}` {strip_credentials(url)!r} is not an http:// or https:// URL.",
+                hint="Give the registry's full upload URL, e.g. https://upload.pypi.org/legacy/.",
+            )

@@ -1,0 +1,89 @@
+"""All configuration in one validated object, whichever front end (Action inputs, command line) produced it.
+
+Front ends hand raw strings to :func:`build_settings`; pydantic validates them and every validation problem is
+turned into one friendly :class:`ConfigError` naming the input, the bad value and the accepted values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
+
+from publisher.errors import ConfigError
+
+TrustedPublishing = Literal["automatic", "always", "never"]
+KeyringProvider = Literal["disabled", "subprocess"]
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _parse_bool(value: object) -> object:
+    """Accept the spellings YAML users type (`true`, `True`, `yes`, `1`), reject anything else."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("expected one of: true, false")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_parse_bool)]
+
+
+class Settings(BaseModel):
+    """What the user asked for. Secrets are SecretStr so they never show in a repr or a validation error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    index: str | None = None
+    publish_url: str | None = Field(default=None, alias="publish-url")
+    check_url: str | None = Field(default=None, alias="check-url")
+    pyproject: Path = Path("pyproject.toml")
+    packages_dir: Path = Field(default=Path("dist"), alias="packages-dir")
+    files: tuple[str, ...] = ()
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    trusted_publishing: TrustedPublishing = Field(default="automatic", alias="trusted-publishing")
+    skip_existing: Flag = Field(default=False, alias="skip-existing")
+    dry_run: Flag = Field(default=False, alias="dry-run")
+    verbose: Flag = False
+    print_hash: Flag = Field(default=True, alias="print-hash")
+    keyring_provider: KeyringProvider = Field(default="disabled", alias="keyring-provider")
+    verify_metadata: Flag = Field(default=True, alias="verify-metadata")
+    allow_insecure_http: Flag = Field(default=False, alias="allow-insecure-http")
+    retries: int = Field(default=3, ge=0, le=10)
+    parallel: int = Field(default=4, ge=1, le=32)
+    working_directory: Path = Field(default=Path("."), alias="working-directory")
+
+    def resolve(self, path: Path) -> Path:
+        """Relative paths in settings are relative to the working directory (the workspace in Actions)."""
+        return path if path.is_absolute() else self.working_directory / path
+
+
+def _describe(error: ErrorDetails, source: str) -> str:
+    loc = error.get("loc") or ("?",)
+    name = str(loc[0]).replace("_", "-")
+    value = error.get("input")
+    shown = "" if name in {"username", "password", "token"} else f" {value!r}"
+    if error.get("type") == "extra_forbidden":
+        return f"unknown {source} `{name}`"
+    return f"{source} `{name}`{shown}: {error.get('msg', 'invalid')}"
+
+
+def build_settings(raw: dict[str, Any], *, source: str = "input") -> Settings:
+    """Validate raw values (already trimmed, empties removed) into Settings, or raise one ConfigError."""
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(e, source) for e in exc.errors(include_url=False, include_input=True)]
+        raise ConfigError(
+            "Invalid configuration:\n  - " + "\n  - ".join(problems),
+            hint="Fix the values above in the action's `with:` block (or the command line flags) and run again.",
+        ) from None

@@ -1,0 +1,84 @@
+"""The command line front end: `python -m publisher [FILES ...]` / `publish-dists`.
+
+Flags mirror `uv publish` where uv has one, so the same muscle memory works; outside Actions the report is
+printed to the terminal, inside Actions (GITHUB_ACTIONS=true) the same workflow commands as the action are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from publisher import __version__
+from publisher.console import make_console
+from publisher.errors import ConfigError
+from publisher.run import main as run_main
+from publisher.settings import Settings, build_settings
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="publish-dists",
+        description="Upload wheels and sdists to a named index from pyproject.toml ([[tool.uv.index]]) or PyPI.",
+        epilog="Exit status: 0 success, 1 an upload or authentication failed, 2 bad configuration or input.",
+    )
+    p.add_argument("files", nargs="*", help="files or globs to upload (default: dist/*)")
+    p.add_argument("--index", help="name of a [[tool.uv.index]] entry (env: UV_PUBLISH_INDEX)")
+    p.add_argument("--publish-url", help="upload URL (env: UV_PUBLISH_URL)")
+    p.add_argument("--check-url", help="Simple API URL to find existing files (env: UV_PUBLISH_CHECK_URL)")
+    p.add_argument("--pyproject", help="path to pyproject.toml (default: ./pyproject.toml)")
+    p.add_argument("--packages-dir", help="directory of dists when no FILES are given (default: dist)")
+    p.add_argument("-u", "--username", help="username (env: UV_PUBLISH_USERNAME)")
+    p.add_argument("-p", "--password", help="password (env: UV_PUBLISH_PASSWORD)")
+    p.add_argument("-t", "--token", help="API token, sent as __token__ (env: UV_PUBLISH_TOKEN)")
+    p.add_argument("--trusted-publishing", choices=["automatic", "always", "never"])
+    p.add_argument("--skip-existing", action="store_true", default=None, help="skip files already on the index")
+    p.add_argument("--dry-run", action="store_true", default=None, help="validate everything, upload nothing")
+    p.add_argument("--keyring-provider", choices=["disabled", "subprocess"])
+    p.add_argument("--no-verify-metadata", dest="verify_metadata", action="store_false", default=None)
+    p.add_argument("--no-print-hash", dest="print_hash", action="store_false", default=None)
+    p.add_argument("--allow-insecure-http", action="store_true", default=None)
+    p.add_argument("--retries", type=int, help="retries after transport errors, 5xx and 429 (default 3)")
+    p.add_argument("--parallel", type=int, help="wheels uploaded at once (default 4, 1 = sequential)")
+    p.add_argument("-v", "--verbose", action="store_true", default=None, help="log each HTTP request")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+_ENV_DEFAULTS = {
+    "index": "UV_PUBLISH_INDEX",
+    "publish_url": "UV_PUBLISH_URL",
+    "check_url": "UV_PUBLISH_CHECK_URL",
+    "trusted_publishing": "UV_TRUSTED_PUBLISHING",
+    "keyring_provider": "UV_KEYRING_PROVIDER",
+}
+
+
+def settings_from_args(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    args = vars(parser().parse_args(argv))
+    raw: dict[str, object] = {"files": tuple(args.pop("files"))}
+    for key, value in args.items():
+        if value is None and key in _ENV_DEFAULTS:
+            value = (environ.get(_ENV_DEFAULTS[key]) or "").strip() or None
+        if value is not None:
+            raw[key] = value
+    return build_settings(raw, source="option")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    environ = os.environ
+    argv = sys.argv[1:] if argv is None else argv
+    console = make_console(environ, verbose="-v" in argv or "--verbose" in argv)
+    try:
+        settings = settings_from_args(argv, environ)
+    except ConfigError as exc:
+        console.error(str(exc), title=exc.title)
+        return exc.exit_code
+    console.verbose = settings.verbose
+    return run_main(settings, environ, console)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Find the distributions to upload and validate every one of them before the first byte is sent.
+
+A release is all-or-nothing: one bad file (corrupt archive, missing METADATA/PKG-INFO, a name or version
+inside that disagrees with the file name) stops the run with exit 2 and nothing is uploaded.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from packaging.metadata import RawMetadata, parse_email
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from publisher.console import Console
+from publisher.errors import ConfigError, DistError
+from publisher.settings import Settings
+
+FileType = Literal["bdist_wheel", "sdist"]
+ATTESTATION_SUFFIX = ".publish.attestation"
+_MAX_METADATA = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Dist:
+    """One validated distribution: its file, what the upload form needs, and where it came from."""
+
+    path: Path
+    filetype: FileType
+    name: str
+    version: str
+    pyversion: str
+    metadata: RawMetadata
+    size: int
+    attestations: tuple[Path, ...] = ()
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+def _expand(settings: Settings) -> list[Path]:
+    """Paths named on the command line (globs allowed), or everything in the packages directory."""
+    if settings.files:
+        paths: list[Path] = []
+        for pattern in settings.files:
+            full = str(settings.resolve(Path(pattern)))
+            matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+            if not matches or (not glob.has_magic(full) and not Path(full).exists()):
+                raise ConfigError(
+                    f"No file matches `{pattern}`.",
+                    hint="Build the distributions first (`uv build` or `python -m build`) or fix the path.",
+                )
+            paths += [Path(m) for m in matches]
+        return paths
+    directory = settings.resolve(settings.packages_dir)
+    if not directory.is_dir():
+        raise ConfigError(
+            f"Packages directory {directory} does not exist.",
+            hint="Build the distributions first (`uv build` or `python -m build`), or set `packages-dir` to the "
+            "folder that holds them.",
+        )
+    return sorted(p for p in directory.iterdir() if p.is_file())
+
+
+def select(paths: list[Path], console: Console) -> list[Path]:
+    """Keep wheels and .tar.gz sdists; warn about anything else; refuse duplicates and legacy .zip sdists."""
+    kept: list[Path] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        name = path.name
+        if name.endswith(ATTESTATION_SUFFIX) or path.is_dir():
+            continue
+        if name.endswith(".zip"):
+            raise DistError(
+                f"{path}: .zip source distributions are no longer accepted by PyPI-compatible indexes (PEP 625).",
+                hint="Rebuild the sdist as .tar.gz (`uv build --sdist` or `python -m build --sdist`).",
+            )
+        if not (name.endswith(".whl") or name.endswith(".tar.gz")):
+            console.warning(f"Skipping {path}: not a wheel (.whl) or source distribution (.tar.gz).")
+            continue
+        if name in seen:
+            raise DistError(
+                f"{name} is listed twice ({seen[name]} and {path}).",
+                hint="Name each distribution once; an index keeps one file per file name.",
+            )
+        seen[name] = path
+        kept.append(path)
+    return kept
+
+
+def _read_wheel_metadata(path: Path, name: str, version: str) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            candidates = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            if not candidates:
+                raise DistError(
+                    f"{path.name}: no *.dist-info/METADATA inside the wheel.",
+                    hint="Rebuild the wheel with a standard build backend.",
+                )
+            wanted = [c for c in candidates if canonicalize_name(c.split("-")[0]) == canonicalize_name(name)]
+            info = archive.getinfo((wanted or candidates)[0])
+            if info.file_size > _MAX_METADATA:
+                raise DistError(f"{path.name}: METADATA is implausibly large ({info.file_size} bytes).")
+            return archive.read(info)
+    except zipfile.BadZipFile as exc:
+        raise DistError(f"{path.name}: not a valid wheel (zip) file: {exc}.", hint="Rebuild the wheel.") from None
+
+
+def _read_sdist_metadata(path: Path) -> bytes:
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            members = [m for m in archive.getmembers() if m.isfile() and len(PurePosixPath(m.name).parts) == 2]
+            pkg_info = [m for m in members if PurePosixPath(m.name).name == "PKG-INFO"]
+            if not pkg_info:
+                raise DistError(
+                    f"{path.name}: no PKG-INFO at the top of the sdist.",
+                    hint="Build the sdist with `uv build --sdist` or `python -m build --sdist`.",
+                )
+            if pkg_info[0].size > _MAX_METADATA:
+                raise DistError(f"{path.name}: PKG-INFO is implausibly large ({pkg_info[0].size} bytes).")
+            extracted = archive.extractfile(pkg_info[0])
+            assert extracted is not None
+            return extracted.read()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DistError(f"{path.name}: not a valid .tar.gz sdist: {exc}.", hint="Rebuild the sdist.") from None
+
+
+def _normalized_filename_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def load(path: Path) -> Dist:
+    """Parse the file name, read the metadata inside and check the two agree."""
+    filename = path.name
+    try:
+        size = path.stat().st_size
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise DistError(f"{path}: cannot be read: {exc.strerror}.", hint="Check the file's permissions.") from None
+    if size == 0:
+        raise DistError(f"{path}: the file is empty (0 bytes).", hint="Rebuild the distribution.")
+
+    filetype: FileType
+    try:
+        if filename.endswith(".whl"):
+            filetype = "bdist_wheel"
+            file_name, file_version, _, _ = parse_wheel_filename(filename)
+            name_part = filename.split("-")[0]
+            pyversion = filename[: -len(".whl")].split("-")[-3]
+        else:
+            filetype = "sdist"
+            file_name, file_version = parse_sdist_filename(filename)
+            name_part = filename[: -len(".tar.gz")].rpartition("-")[0]
+            pyversion = "source"
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
+        raise DistError(
+            f"{filename}: invalid distribution file name: {exc}",
+            hint="Keep the file name the build backend produced ({name}-{version}[-tags].whl or .tar.gz).",
+        ) from None
+    expected = _normalized_filename_name(file_name)
+    if name_part != expected and not (filetype == "bdist_wheel" and name_part.lower() == expected):
+        raise DistError(
+            f"{filename}: the project name in the file name is not normalised (expected `{expected}`).",
+            hint="Rebuild with a current build backend (hatchling, setuptools>=69.3, uv build), which writes "
+            "normalised file names as PEP 625 and the wheel spec require.",
+        )
+
+    raw_bytes = (
+        _read_wheel_metadata(path, str(file_name), str(file_version))
+        if filetype == "bdist_wheel"
+        else (_read_sdist_metadata(path))
+    )
+    raw, _unparsed = parse_email(raw_bytes)
+    meta_name, meta_version = raw.get("name"), raw.get("version")
+    if not meta_name or not meta_version or not raw.get("metadata_version"):
+        raise DistError(
+            f"{filename}: metadata lacks Metadata-Version, Name or Version.",
+            hint="Rebuild the distribution with a standard build backend.",
+        )
+    if canonicalize_name(meta_name) != file_name:
+        raise DistError(
+            f"{filename}: metadata says Name `{meta_name}`, the file name says `{file_name}`.",
+            hint="A renamed file cannot be uploaded; rebuild it instead.",
+        )
+    try:
+        same_version = Version(meta_version) == file_version
+    except InvalidVersion:
+        same_version = False
+    if not same_version:
+        raise DistError(
+            f"{filename}: metadata says Version `{meta_version}`, the file name says `{file_version}`.",
+            hint="A renamed file cannot be uploaded; rebuild it instead.",
+        )
+    attestation = path.with_name(filename + ATTESTATION_SUFFIX)
+    return Dist(
+        path=path,
+        filetype=filetype,
+        name=meta_name,
+        version=meta_version,
+        pyversion=pyversion,
+        metadata=raw,
+        size=size,
+        attestations=(attestation,) if attestation.is_file() else (),
+    )
+
+
+def collect(settings: Settings, console: Console) -> list[Dist]:
+    """Every dist to upload, wheels first (as uv does), all validated before anything is sent."""
+    paths = select(_expand(settings), console)
+    if not paths:
+        where = ", ".join(settings.files) if settings.files else str(settings.resolve(settings.packages_dir))
+        raise ConfigError(
+            f"No distributions (.whl or .tar.gz) found in {where}.",
+            hint="Build them first (`uv build` or `python -m build`) in the same job, or download the artifact "
+            "that holds them, before this step.",
+        )
+    dists = [load(path) for path in paths]
+    return sorted(dists, key=lambda d: (d.filetype != "bdist_wheel", d.filename))

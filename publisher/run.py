@@ -1,0 +1,126 @@
+"""Orchestration only: settings -> target -> dists -> credentials -> upload -> report.
+
+Dists are validated before credentials are resolved because trusted publishing talks to the network: bad
+input must fail (exit 2) before any request is made. The report is written whatever happens, so a failed run
+still says which files went up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import httpx
+
+from publisher import report as render
+from publisher.check import check
+from publisher.console import Console
+from publisher.credentials import Credentials, resolve_credentials
+from publisher.digests import file_digests
+from publisher.dists import Dist, collect
+from publisher.errors import ConfigError, PublishError
+from publisher.index import Target, resolve_target
+from publisher.report import FileResult, Report
+from publisher.settings import Settings
+from publisher.upload import make_client, upload_one
+from publisher.urls import is_loopback, split_userinfo
+
+_SECRET_ENV = re.compile(
+    r"^(UV_INDEX_.+_PASSWORD|UV_PUBLISH_PASSWORD|UV_PUBLISH_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN)$"
+)
+
+
+def mask_environment(settings: Settings, environ: Mapping[str, str], console: Console) -> None:
+    """Register every secret we might read before anything can be printed."""
+    for name, value in environ.items():
+        if _SECRET_ENV.match(name):
+            console.mask(value)
+    for secret in (settings.password, settings.token):
+        if secret is not None:
+            console.mask(secret.get_secret_value())
+    for url in (settings.publish_url, settings.check_url):
+        if url:
+            console.mask(split_userinfo(url)[2])
+
+
+def _refuse_plain_http(settings: Settings, target: Target, has_credentials: bool) -> None:
+    url = target.publish_url
+    if has_credentials and url.startswith("http://") and not is_loopback(url) and not settings.allow_insecure_http:
+        raise ConfigError(
+            f"Refusing to send credentials over plain http to {target.display_url}: anyone on the network "
+            "path could read them.",
+            hint="Use the registry's https:// URL. If this network is trusted (a private build network), set "
+            "`allow-insecure-http: true`.",
+        )
+
+
+def publish(settings: Settings, environ: Mapping[str, str], console: Console, report: Report) -> None:
+    """Run the pipeline, filling `report` as it goes; raise PublishError on the first failure."""
+    mask_environment(settings, environ, console)
+    target = resolve_target(settings)
+    report.publish_url, report.index_name = target.display_url, target.index_name
+
+    dists = collect(settings, console)
+    if settings.verify_metadata:
+        for dist in dists:
+            check(dist)
+
+    credentials = resolve_credentials(settings, target, environ, console)
+    report.auth_method = credentials.method
+    _refuse_plain_http(settings, target, credentials.auth is not None)
+
+    if settings.dry_run:
+        for dist in dists:
+            digests = file_digests(dist.path)
+            report.results.append(FileResult(dist.filename, dist.size, digests.sha256, "dry run"))
+        return
+
+    with make_client(credentials, console) as client:
+        upload_all(client, target, credentials, dists, settings, console, report)
+
+
+def upload_all(
+    client: httpx.Client,
+    target: Target,
+    credentials: Credentials,
+    dists: list[Dist],
+    settings: Settings,
+    console: Console,
+    report: Report,
+) -> None:
+    """Upload in order (wheels, then sdists); on the first failure mark the rest `not uploaded` and re-raise."""
+    for position, dist in enumerate(dists):
+        try:
+            result = upload_one(client, target, credentials, dist, settings, console)
+        except PublishError:
+            report.results.append(FileResult(dist.filename, dist.size, "", "failed"))
+            report.results += [FileResult(d.filename, d.size, "", "not uploaded") for d in dists[position + 1 :]]
+            raise
+        report.results.append(result)
+
+
+def finish(report: Report, console: Console) -> None:
+    """Outputs, job summary and the terminal report, written on success and failure alike."""
+    for name, value in render.outputs(report).items():
+        console.set_output(name, value)
+    console.summary(render.summary_markdown(report))
+    for line in render.terminal_lines(report):
+        console.info(line)
+
+
+def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
+    """Run and translate the outcome into the exit status contract (0 ok, 1 upload/auth failed, 2 bad input)."""
+    report = Report(publish_url=settings.publish_url or "", dry_run=settings.dry_run)
+    code = 0
+    try:
+        publish(settings, environ, console, report)
+    except PublishError as exc:
+        console.error(str(exc), title=exc.title)
+        report.error = str(exc)
+        code = exc.exit_code
+    except Exception as exc:  # a bug of ours: still report, never a raw traceback with values in it
+        console.error(f"Unexpected error: {type(exc).__name__}: {exc}", title="Internal error")
+        report.error = f"{type(exc).__name__}: {exc}"
+        code = 1
+    finish(report, console)
+    return code

@@ -95,9 +95,9 @@ def configured_sources(settings: Settings, target: Target, environ: Mapping[str,
     """Names of the non-OIDC sources that are set, for `trusted-publishing: always` conflicts."""
     found = []
     if settings.token or _get(environ, "UV_PUBLISH_TOKEN"):
-        found.append("token / UV_PUBLISH_TOKEN")
+        found.append(f"{settings.label('token')} / UV_PUBLISH_TOKEN")
     if settings.username or settings.password:
-        found.append("username / password inputs")
+        found.append(f"{settings.label('username')} / {settings.label('password')}")
     if _get(environ, "UV_PUBLISH_USERNAME") or _get(environ, "UV_PUBLISH_PASSWORD"):
         found.append("UV_PUBLISH_USERNAME / UV_PUBLISH_PASSWORD")
     prefix = target.env_prefix
@@ -165,13 +165,13 @@ def resolve_credentials(
 
     token = _secret(settings.token) or _get(environ, "UV_PUBLISH_TOKEN")
     console.mask(token)
-    chain.looked_at.append("token input / UV_PUBLISH_TOKEN")
+    chain.looked_at.append(f"{settings.label('token')} / UV_PUBLISH_TOKEN")
     if token is not None:
-        source = "token input" if settings.token else "UV_PUBLISH_TOKEN"
+        source = settings.label("token") if settings.token else "UV_PUBLISH_TOKEN"
         return Credentials(TOKEN_USERNAME, token, "token", source)
 
     found = chain.pair(
-        _secret(settings.username), _secret(settings.password), "username input", "password input"
+        _secret(settings.username), _secret(settings.password), settings.label("username"), settings.label("password")
     ) or chain.pair(
         _get(environ, "UV_PUBLISH_USERNAME"),
         _get(environ, "UV_PUBLISH_PASSWORD"),

@@ -61,6 +61,11 @@ class Settings(BaseModel):
     retries: int = Field(default=3, ge=0, le=10)
     parallel: int = Field(default=4, ge=1, le=32)
     working_directory: Path = Field(default=Path("."), alias="working-directory")
+    front_end: Literal["action", "cli"] = Field(default="action", alias="front-end")
+
+    def label(self, name: str) -> str:
+        """How the user spells an input in the front end they used: `token` input, or --token."""
+        return f"`{name}` input" if self.front_end == "action" else f"--{name}"
 
     def resolve(self, path: Path) -> Path:
         """Relative paths in settings are relative to the working directory (the workspace in Actions)."""
@@ -80,7 +85,7 @@ def _describe(error: ErrorDetails, source: str) -> str:
 def build_settings(raw: dict[str, Any], *, source: str = "input") -> Settings:
     """Validate raw values (already trimmed, empties removed) into Settings, or raise one ConfigError."""
     try:
-        return Settings.model_validate(raw)
+        return Settings.model_validate({**raw, "front-end": "action" if source == "input" else "cli"})
     except ValidationError as exc:
         problems = [_describe(e, source) for e in exc.errors(include_url=False, include_input=True)]
         raise ConfigError(

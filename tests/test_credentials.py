@@ -72,7 +72,7 @@ def test_token_input_wins_over_everything() -> None:
         "__token__",
         "tok-input",
         "token",
-        "token input",
+        "`token` input",
     )
     assert "tok-input" in console.masked
 

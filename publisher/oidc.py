@@ -1,34 +1,505 @@
 """Trusted publishing (OIDC): GitHub ID token -> index audience -> minted upload token.
 
-Interface used by credentials.py (issue 3 fills in the exchange):
-- available(environ) -> bool: both ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are set.
-- missing_permission_error(environ) -> TrustedPublishingError (exit 2) explaining `permissions: id-token: write`.
-- mint_token(publish_url, environ, console, settings=...) -> str: the minted upload token, masked.
+The protocol is PyPI's, shared by uv, twine and pypa's action, and any index may implement it:
+
+1. GET `{origin}/_/oidc/audience` -> `{"audience": ...}` (404: not supported, 403: disabled on the index).
+2. GET `$ACTIONS_ID_TOKEN_REQUEST_URL&audience=...` with `Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN`
+   -> `{"value": <JWT>}`. GitHub sets both variables only for jobs with `permissions: id-token: write`.
+3. POST `{origin}/_/oidc/mint-token` `{"token": <JWT>}` -> `{"success": true, "token": "pypi-..."}`, or on refusal
+   `{"message": ..., "errors": [{"code": ..., "description": ...}]}`.
+
+PyPI's minted tokens live 15 minutes. We mint right before uploading and a run's uploads fit in that window, so
+there is no renewal (twine renews because its uploads can start much later than its credential lookup).
+
+Both the JWT and the minted token are masked the moment we hold them and appear in no message: a JWT can be
+exchanged for an upload token by anyone who sees it before it expires. Each failure is reported three ways, as
+pypa's action does: an error annotation with the whole explanation, the same text in the job summary, and a
+TrustedPublishingError whose shorter message credentials.py can quote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import httpx
+
+from publisher import USER_AGENT
 from publisher.console import Console
 from publisher.errors import TrustedPublishingError
 from publisher.settings import Settings
+from publisher.urls import hostname, is_loopback, origin
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name, not a secret
 
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+BACKOFF_SECONDS = 1.0  # first pause before a retry; doubled after each further failure
+MAX_RETRY_AFTER_SECONDS = 30.0  # a server's Retry-After is honoured up to this
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# The claims PyPI matches a GitHub trusted publisher against, plus the ones people get wrong most often.
+DISPLAYED_CLAIMS = (
+    "sub",
+    "repository",
+    "repository_owner",
+    "repository_owner_id",
+    "workflow_ref",
+    "job_workflow_ref",
+    "ref",
+    "environment",
+)
+
+# Upload host -> the PyPI site whose settings pages register trusted publishers.
+PYPI_SITES = {
+    "upload.pypi.org": "https://pypi.org",
+    "pypi.org": "https://pypi.org",
+    "test.pypi.org": "https://test.pypi.org",
+    "upload.test.pypi.org": "https://test.pypi.org",
+}
+
+DOCS_URL = "https://docs.pypi.org/trusted-publishers/"
+TROUBLESHOOTING_URL = "https://docs.pypi.org/trusted-publishers/troubleshooting/"
+GITHUB_PERMISSIONS_URL = (
+    "https://docs.github.com/en/actions/security-for-github-actions/security-hardening-your-deployments/"
+    "about-security-hardening-with-openid-connect#adding-permissions-settings"
+)
+
+_PERMISSION_MESSAGE = """\
+Trusted publishing needs an OpenID Connect (OIDC) token from GitHub, but {request_url} and {request_token} are \
+not set in this job. GitHub sets them only for jobs that are allowed to request an ID token."""
+
+_PERMISSION_HINT = f"""\
+Give the publishing job permission to request the token, at the job level of the workflow:
+
+    jobs:
+      publish:
+        permissions:
+          id-token: write  # trusted publishing
+          contents: read   # listing any permission drops the others; keep this if the job checks out code
+
+Then register this workflow as a trusted publisher on the index. See {GITHUB_PERMISSIONS_URL}"""
+
+_NOT_IN_ACTIONS_MESSAGE = """\
+Trusted publishing needs an OpenID Connect (OIDC) token from GitHub Actions, but this is not running in a GitHub \
+Actions job ({request_url} and {request_token} are not set)."""
+
+_NOT_IN_ACTIONS_HINT = """\
+Outside GitHub Actions, pass an API token (`token`) or a username and password, and set trusted-publishing to \
+`automatic` or `never`."""
+
+_FORK_MESSAGE = """\
+This run was triggered by `{event}` for a pull request from the fork `{head}` into `{base}`. GitHub never gives \
+workflows running for pull requests from forks an OIDC token, whatever the workflow's `permissions` say, so \
+trusted publishing cannot work here. Publishing from a pull request would also release code nobody has merged."""
+
+_FORK_HINT = """\
+Publish from a trigger that runs in your own repository: a tag push (`on: push: tags: ["v*"]`), a release \
+(`on: release: types: [published]`) or `workflow_dispatch`. Keep building and testing pull requests, but skip \
+the publish step for them (`if: github.event_name != 'pull_request'`)."""
+
+_INSECURE_MESSAGE = """\
+Refusing trusted publishing over plain http to {base}: the GitHub OIDC token would cross the network readable \
+by anyone on the path, and it can be exchanged for an upload token until it expires."""
+
+_INSECURE_HINT = """\
+Use the index's https:// URL. If this network is trusted (a private build network), set \
+`allow-insecure-http: true`."""
+
+_AUDIENCE_NOT_FOUND = """\
+{url} answered 404 Not Found: the index at {base} does not support trusted publishing (it has no OIDC audience \
+endpoint)."""
+
+_AUDIENCE_NOT_FOUND_HINT = f"""\
+Check that the publish URL points at the index you meant. If this index has no trusted publishing, authenticate \
+with an API token (`token`) or a username and password instead, and set trusted-publishing to `never` so it is not \
+attempted. PyPI and TestPyPI support it; see {DOCS_URL}"""
+
+_AUDIENCE_FORBIDDEN = """\
+{url} answered 403 Forbidden: the index at {base} supports trusted publishing but has it disabled, for everyone \
+or for this client."""
+
+_AUDIENCE_FORBIDDEN_HINT = """\
+Trusted publishing may be switched off for maintenance or an incident; check the index's status page and re-run \
+later, or authenticate with an API token (`token`) in the meantime."""
+
+_AUDIENCE_UNEXPECTED = """\
+{url} answered {status}: the index at {base} did not say which OIDC audience to request, so trusted publishing \
+cannot start. {detail}"""
+
+_SERVER_TROUBLE_HINT = """\
+This points at a problem on the index (downtime, maintenance or a misconfigured proxy) rather than in your \
+workflow. Wait a few minutes and re-run the job."""
+
+_UNREACHABLE = """\
+Could not reach {url} for trusted publishing after {attempts} attempt(s): {reason}."""
+
+_UNREACHABLE_HINT = """\
+Check the publish URL, and that the runner can reach the index and GitHub's token service (proxy, firewall, \
+DNS), then re-run the job."""
+
+_GITHUB_REFUSED = """\
+GitHub refused to issue an OIDC token for audience `{audience}` ({status}). GitHub said: {detail}"""
+
+_GITHUB_REFUSED_HINT = f"""\
+The job must have `permissions: id-token: write`, and the token can only be requested while the job runs. If the \
+permission is set, this may be a GitHub outage: re-run the job. See {GITHUB_PERMISSIONS_URL}"""
+
+_GITHUB_MALFORMED = """\
+GitHub's OIDC token service answered {status} without a token in the response."""
+
+_MINT_REFUSED = """\
+The index at {base} refused to exchange GitHub's OIDC token for an upload token ({status}). It said:
+
+{reasons}
+
+This usually means no trusted publisher registered on the index matches this workflow run: the owner, repository, \
+workflow file name and environment must all be the same on both sides. Compare with the claims GitHub put in the \
+token, shown for debugging only: do not copy them into the publisher unless they are what you expect.
+
+{claims}"""
+
+_MINT_REFUSED_HINT = f"""\
+Fix the trusted publisher on the index (or the workflow) so they match, then re-run the job. \
+See {TROUBLESHOOTING_URL}"""
+
+_PUBLISHER_LINK = """\
+To register this workflow as a trusted publisher, open this link logged in as an owner of the project (it fills \
+in the owner, repository and workflow file name; add the environment if the job uses one):
+
+{links}"""
+
+_MINT_MALFORMED = """\
+The index at {base} answered the token exchange with an unexpected {status} response ({detail})."""
+
+_REUSABLE_WORKFLOW_WARNING = """\
+This job runs inside a reusable workflow: `workflow_ref` is `{workflow_ref}` but `job_workflow_ref` is \
+`{job_workflow_ref}`. PyPI matches a trusted publisher against `job_workflow_ref`, so the publisher must name the \
+reusable workflow's file (`{job_workflow_file}`) rather than the calling workflow, and a reusable workflow from \
+another repository cannot be used. See {troubleshooting}"""
+
+_EVENTS_FROM_PULL_REQUESTS = frozenset({"pull_request", "pull_request_target"})
+
 
 def available(environ: Mapping[str, str]) -> bool:
+    """GitHub sets both variables only for jobs with `permissions: id-token: write`."""
     return bool(environ.get(REQUEST_URL)) and bool(environ.get(REQUEST_TOKEN))
 
 
 def missing_permission_error(environ: Mapping[str, str]) -> TrustedPublishingError:
-    return TrustedPublishingError(
-        f"Trusted publishing needs an OIDC token, but {REQUEST_URL} / {REQUEST_TOKEN} are not set.",
-        hint="Give the job `permissions: id-token: write`.",
-        exit_code=2,
+    """Why there is no OIDC token: a fork pull request first (no permission fixes that), then not in Actions."""
+    names = {"request_url": REQUEST_URL, "request_token": REQUEST_TOKEN}
+    fork = fork_pull_request(environ)
+    if fork is not None:
+        message = _FORK_MESSAGE.format(**fork) + "\n\n" + _PERMISSION_MESSAGE.format(**names)
+        return TrustedPublishingError(message, hint=_FORK_HINT, exit_code=2)
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return TrustedPublishingError(_NOT_IN_ACTIONS_MESSAGE.format(**names), hint=_NOT_IN_ACTIONS_HINT, exit_code=2)
+    return TrustedPublishingError(_PERMISSION_MESSAGE.format(**names), hint=_PERMISSION_HINT, exit_code=2)
+
+
+def fork_pull_request(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """`{event, head, base}` when this run is for a pull request from a fork, read from the event payload."""
+    event = environ.get("GITHUB_EVENT_NAME", "")
+    path = environ.get("GITHUB_EVENT_PATH")
+    if event not in _EVENTS_FROM_PULL_REQUESTS or not path:
+        return None
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pull = _dig(payload, "pull_request")
+    head_repo, base_repo = _dig(pull, "head", "repo"), _dig(pull, "base", "repo")
+    head_name = _dig(head_repo, "full_name")
+    base_name = _dig(base_repo, "full_name")
+    if not isinstance(pull, dict) or not isinstance(base_name, str):
+        return None
+    is_fork = head_repo is None or _dig(head_repo, "fork") is True or head_name != base_name
+    if not is_fork:
+        return None
+    return {"event": event, "head": str(head_name or "a deleted fork"), "base": base_name}
+
+
+def _dig(value: object, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def decode_claims(jwt: str) -> dict[str, Any]:
+    """The JWT's payload, NOT verified: for display only. The index verifies the signature; we only explain."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def render_claims(claims: Mapping[str, Any]) -> str:
+    """Markdown bullets, `MISSING` for absent claims, as pypa's action shows them."""
+    return "\n".join(f"- `{name}`: `{claims.get(name, 'MISSING')}`" for name in DISPLAYED_CLAIMS)
+
+
+def _workflow_file(ref: object) -> str | None:
+    """`owner/repo/.github/workflows/release.yml@refs/tags/v1` -> `release.yml`."""
+    if not isinstance(ref, str) or not ref:
+        return None
+    return ref.partition("@")[0].rsplit("/", 1)[-1] or None
+
+
+def publisher_links(publish_url: str, claims: Mapping[str, Any], project_names: Sequence[str] = ()) -> list[str]:
+    """PyPI's prefilled "add a trusted publisher" page: per project if names are known, else the pending form."""
+    site = PYPI_SITES.get(hostname(publish_url))
+    owner, repository = claims.get("repository_owner"), claims.get("repository")
+    workflow = _workflow_file(claims.get("job_workflow_ref")) or _workflow_file(claims.get("workflow_ref"))
+    if site is None or not isinstance(owner, str) or not isinstance(repository, str) or workflow is None:
+        return []
+    query = urlencode(
+        {
+            "provider": "github",
+            "owner": owner,
+            "repository": repository.split("/", 1)[-1],
+            "workflow_filename": workflow,
+        }
+    )
+    if not project_names:
+        return [f"{site}/manage/account/publishing/?{query}"]
+    return [f"{site}/manage/project/{name}/settings/publishing/?{query}" for name in dict.fromkeys(project_names)]
+
+
+def reusable_workflow_warning(claims: Mapping[str, Any]) -> str | None:
+    workflow_ref, job_workflow_ref = claims.get("workflow_ref"), claims.get("job_workflow_ref")
+    if not workflow_ref or not job_workflow_ref or workflow_ref == job_workflow_ref:
+        return None
+    return _REUSABLE_WORKFLOW_WARNING.format(
+        workflow_ref=workflow_ref,
+        job_workflow_ref=job_workflow_ref,
+        job_workflow_file=_workflow_file(job_workflow_ref),
+        troubleshooting=TROUBLESHOOTING_URL,
     )
 
 
-def mint_token(publish_url: str, environ: Mapping[str, str], console: Console, *, settings: Settings) -> str:
-    raise TrustedPublishingError("Trusted publishing is not implemented yet.")
+def with_audience(url: str, audience: str) -> str:
+    """Append `audience=` to GitHub's request URL, which normally has a query string (`?api-version=2.0`) already."""
+    parts = urlsplit(url)
+    query = parts.query.rstrip("&")
+    query = (query + "&" if query else "") + urlencode({"audience": audience})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _display(url: str) -> str:
+    """GitHub's request URL without its query, for messages."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _body_detail(response: httpx.Response, limit: int = 300) -> str:
+    """A short, printable account of a response body: its `message` if JSON, else its first characters."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        text = payload["message"]
+    else:
+        text = " ".join(response.text.split())
+    text = text or "(empty body)"
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    value = response.headers.get("retry-after", "") if response is not None else ""
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS)
+    except ValueError:
+        return None
+
+
+def _status(response: httpx.Response) -> str:
+    return f"{response.status_code} {response.reason_phrase}".strip()
+
+
+class _Exchange:
+    """One token exchange: an HTTP client plus what every message needs (base URL, console, attempts)."""
+
+    def __init__(self, client: httpx.Client, console: Console, publish_url: str, attempts: int) -> None:
+        self.client = client
+        self.console = console
+        self.publish_url = publish_url
+        self.base = origin(publish_url)
+        self.attempts = attempts
+
+    def fail(
+        self, title: str, details: str, hint: str, *, short: str | None = None, exit_code: int = 1
+    ) -> TrustedPublishingError:
+        """Annotate and summarise the whole explanation; the exception carries the short form for quoting."""
+        self.console.error(f"{details}\n\n{hint}", title=title)
+        self.console.summary(f"### {title}\n\n{details}\n\n{hint}\n")
+        return TrustedPublishingError(short or details, hint=hint, exit_code=exit_code)
+
+    def pause(self, attempt: int, what: str, reason: str, response: httpx.Response | None = None) -> None:
+        delay = _retry_after(response)
+        delay = BACKOFF_SECONDS * 2 ** (attempt - 1) if delay is None else delay
+        self.console.info(f"{what}: {reason}; retrying in {delay:.1f}s (attempt {attempt + 1} of {self.attempts})")
+        time.sleep(delay)
+
+    def send(self, method: str, url: str, *, what: str, shown_url: str, **kwargs: Any) -> httpx.Response:
+        """One request, retried with backoff on transport errors, 429 and 5xx; the last answer is returned."""
+        for attempt in range(1, self.attempts + 1):
+            self.console.debug(f"> {method} {shown_url}")
+            try:
+                response = self.client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if attempt == self.attempts:
+                    raise self.fail(
+                        "Trusted publishing: " + ("index" if url.startswith(self.base) else "GitHub") + " unreachable",
+                        _UNREACHABLE.format(url=shown_url, attempts=self.attempts, reason=reason),
+                        _UNREACHABLE_HINT,
+                    ) from None
+                self.pause(attempt, what, reason)
+                continue
+            self.console.debug(f"< {response.status_code} {method} {shown_url}")
+            if response.status_code not in RETRY_STATUSES or attempt == self.attempts:
+                return response
+            self.pause(attempt, what, _status(response), response)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+
+    def audience(self) -> str:
+        url = f"{self.base}/_/oidc/audience"
+        response = self.send("GET", url, what="Trusted publishing audience", shown_url=url)
+        names = {"url": url, "base": self.base}
+        if response.status_code == 404:
+            message = _AUDIENCE_NOT_FOUND.format(**names)
+            raise self.fail("Trusted publishing not supported", message, _AUDIENCE_NOT_FOUND_HINT)
+        if response.status_code == 403:
+            message = _AUDIENCE_FORBIDDEN.format(**names)
+            raise self.fail("Trusted publishing disabled", message, _AUDIENCE_FORBIDDEN_HINT)
+        try:
+            audience = response.json().get("audience") if response.status_code == 200 else None
+        except (ValueError, AttributeError):
+            audience = None
+        if not isinstance(audience, str) or not audience:
+            detail = "The answer held no audience." if response.status_code == 200 else _body_detail(response)
+            message = _AUDIENCE_UNEXPECTED.format(status=_status(response), detail=detail, **names)
+            raise self.fail("Trusted publishing: unexpected answer", message, _SERVER_TROUBLE_HINT)
+        return audience
+
+    def id_token(self, environ: Mapping[str, str], audience: str) -> str:
+        """Ask GitHub for a JWT with this audience; masked before this returns."""
+        request_url, request_token = environ[REQUEST_URL], environ[REQUEST_TOKEN]
+        self.console.mask(request_token)
+        response = self.send(
+            "GET",
+            with_audience(request_url, audience),
+            what="GitHub OIDC token",
+            shown_url=_display(request_url),
+            headers={"Authorization": f"bearer {request_token}"},
+        )
+        try:
+            value = response.json().get("value") if response.status_code == 200 else None
+        except (ValueError, AttributeError):
+            value = None
+        if isinstance(value, str) and value:
+            self.console.mask(value)
+            return value
+        if response.status_code == 200:
+            message = _GITHUB_MALFORMED.format(status=_status(response))
+            raise self.fail("Trusted publishing: no OIDC token", message, _GITHUB_REFUSED_HINT)
+        message = _GITHUB_REFUSED.format(audience=audience, status=_status(response), detail=_body_detail(response))
+        raise self.fail("Trusted publishing: no OIDC token", message, _GITHUB_REFUSED_HINT)
+
+    def mint(self, environ: Mapping[str, str], audience: str, project_names: Sequence[str]) -> str:
+        """Exchange a JWT for an upload token. A retry fetches a fresh JWT: PyPI refuses a JWT it has seen."""
+        url = f"{self.base}/_/oidc/mint-token"
+        for attempt in range(1, self.attempts + 1):
+            jwt = self.id_token(environ, audience)
+            response: httpx.Response | None = None
+            self.console.debug(f"> POST {url}")
+            try:
+                response = self.client.post(url, json={"token": jwt})
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if attempt == self.attempts:
+                    message = _UNREACHABLE.format(url=url, attempts=self.attempts, reason=reason)
+                    raise self.fail("Trusted publishing: index unreachable", message, _UNREACHABLE_HINT) from None
+            else:
+                self.console.debug(f"< {response.status_code} POST {url}")
+                if response.status_code not in RETRY_STATUSES or attempt == self.attempts:
+                    return self.minted(response, jwt, project_names)
+                reason = _status(response)
+            self.pause(attempt, "Trusted publishing token exchange", reason, response)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+
+    def minted(self, response: httpx.Response, jwt: str, project_names: Sequence[str]) -> str:
+        """The token from a mint answer, masked; or the index's reasons with the claims that were sent."""
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        token = payload.get("token") if isinstance(payload, dict) else None
+        if response.status_code == 200 and isinstance(token, str) and token:
+            self.console.mask(token)
+            return token
+        errors = payload.get("errors") if isinstance(payload, dict) else None
+        if response.status_code == 200 or not isinstance(errors, list) or not errors:
+            detail = "no token in the answer" if response.status_code == 200 else _body_detail(response)
+            message = _MINT_MALFORMED.format(base=self.base, status=_status(response), detail=detail)
+            raise self.fail("Trusted publishing: unexpected answer", message, _SERVER_TROUBLE_HINT)
+
+        reasons = [
+            (str(_dig(e, "code") or "unknown"), str(_dig(e, "description") or "(no description)")) for e in errors
+        ]
+        claims = decode_claims(jwt)
+        warning = reusable_workflow_warning(claims)
+        if warning:
+            self.console.warning(warning, title="Trusted publishing from a reusable workflow")
+        details = _MINT_REFUSED.format(
+            base=self.base,
+            status=_status(response),
+            reasons="\n".join(f"- `{code}`: {description}" for code, description in reasons),
+            claims=render_claims(claims),
+        )
+        if warning:
+            details += "\n\n" + warning
+        links = publisher_links(self.publish_url, claims, project_names)
+        if links:
+            details += "\n\n" + _PUBLISHER_LINK.format(links="\n".join(f"- {link}" for link in links))
+        short = f"The index at {self.base} refused the OIDC token: " + "; ".join(f"{c}: {d}" for c, d in reasons)
+        raise self.fail("Trusted publishing: token exchange refused", details, _MINT_REFUSED_HINT, short=short)
+
+
+def mint_token(
+    publish_url: str,
+    environ: Mapping[str, str],
+    console: Console,
+    *,
+    settings: Settings,
+    project_names: Sequence[str] = (),
+) -> str:
+    """Run the exchange for `publish_url` and return the minted upload token (already masked).
+
+    `project_names`, when the caller knows them, make the "register a trusted publisher" link point at each
+    project's settings page instead of the pending-publisher form. The token lasts 15 minutes on PyPI.
+    """
+    if not available(environ):
+        raise missing_permission_error(environ)
+    console.mask(environ[REQUEST_TOKEN])
+    base = origin(publish_url)
+    if base.startswith("http://") and not is_loopback(base) and not settings.allow_insecure_http:
+        raise TrustedPublishingError(_INSECURE_MESSAGE.format(base=base), hint=_INSECURE_HINT, exit_code=2)
+    attempts = settings.retries + 1
+    with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False) as client:
+        exchange = _Exchange(client, console, publish_url, attempts)
+        with console.group(f"Trusted publishing: exchanging a GitHub OIDC token at {base}"):
+            audience = exchange.audience()
+            console.debug(f"OIDC audience: {audience}")
+            token = exchange.mint(environ, audience, project_names)
+            console.info("Minted a short-lived upload token (valid for about 15 minutes on PyPI).")
+    return token

@@ -1,0 +1,237 @@
+"""A fake package index with PyPI's trusted publishing and its legacy upload API.
+
+- `GET /_/oidc/audience` -> `{"audience": "pypi"}`, or 404 (no support) / 403 (disabled) when configured so.
+- `POST /_/oidc/mint-token` verifies the GitHub JWT as PyPI does: RS256 signature against the fake issuer's public
+  key, issuer, audience, expiry, a never-seen `jti`, then matches the claims against one registered publisher
+  (repository, workflow file via `job_workflow_ref`, optional environment). It answers PyPI-shaped bodies:
+  `{"success": true, "token": "pypi-...", "expires": ...}` or 422 `{"message": ..., "errors": [{"code", ...}]}`.
+- `POST /legacy/` parses the multipart upload form and accepts it only with HTTP Basic `__token__` plus a token
+  this fake minted (403 otherwise, so a client that skipped the exchange fails), checks `sha256_digest` against
+  the bytes received (400 on mismatch) and stores the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes import FakeServer, Request, Response
+from tests.fakes.github_oidc import ISSUER
+
+TOKEN_LIFETIME_SECONDS = 900  # PyPI's minted tokens last 15 minutes
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """A GitHub trusted publisher as registered on PyPI."""
+
+    repository: str = "octo-org/octo-repo"
+    workflow_file: str = "release.yml"
+    environment: str | None = None  # None: any environment, as on PyPI when left blank
+
+    def matches(self, claims: dict[str, Any]) -> bool:
+        workflow = f"{self.repository}/.github/workflows/{self.workflow_file}@"
+        return (
+            claims.get("repository") == self.repository
+            and claims.get("repository_owner") == self.repository.split("/", 1)[0]
+            and str(claims.get("job_workflow_ref", "")).startswith(workflow)
+            and (self.environment is None or claims.get("environment") == self.environment)
+        )
+
+
+@dataclass
+class StoredFile:
+    filename: str
+    content: bytes = field(repr=False)
+    fields: dict[str, list[str]]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass
+class Part:
+    name: str
+    filename: str | None
+    content: bytes = field(repr=False)
+
+
+def parse_multipart(body: bytes, content_type: str) -> list[Part]:
+    """A strict multipart/form-data parser (RFC 7578): split on CRLF + `--boundary`, never touch part bytes."""
+    header = Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if header.get_content_type() != "multipart/form-data" or not isinstance(boundary, str) or not boundary:
+        raise ValueError(f"not multipart/form-data with a boundary: {content_type!r}")
+    delimiter = b"\r\n--" + boundary.encode("ascii")
+    sections = (b"\r\n" + body).split(delimiter)
+    if len(sections) < 3 or not sections[-1].startswith(b"--"):
+        raise ValueError("multipart body without a closing boundary")
+    parts = []
+    for section in sections[1:-1]:
+        if not section.startswith(b"\r\n"):
+            raise ValueError("junk after a boundary")
+        head, separator, content = section[2:].partition(b"\r\n\r\n")
+        if not separator:
+            raise ValueError("part without a blank line after its headers")
+        disposition = Message()
+        for line in head.decode("utf-8").split("\r\n"):
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise ValueError(f"bad part header line: {line!r}")
+            if name.strip().lower() == "content-disposition":
+                disposition["content-disposition"] = value.strip()
+        field_name = disposition.get_param("name", header="content-disposition")
+        if disposition.get_content_disposition() != "form-data" or not isinstance(field_name, str):
+            raise ValueError("part without `Content-Disposition: form-data; name=...`")
+        parts.append(Part(field_name, disposition.get_filename(), content))
+    return parts
+
+
+def refused(*errors: tuple[str, str]) -> Response:
+    """PyPI's shape for a refused token exchange."""
+    return Response.json(
+        422,
+        {"message": "Token request failed", "errors": [{"code": c, "description": d} for c, d in errors]},
+    )
+
+
+class FakeTrustedIndex(FakeServer):
+    """Configure `audience_status`, `publisher`, `fail_next` per test; inspect `minted`, `files`, `requests`."""
+
+    def __init__(
+        self,
+        issuer_key: rsa.RSAPublicKey | bytes,
+        *,
+        publisher: Publisher | None = None,
+        audience: str = "pypi",
+        audience_status: int = 200,
+    ) -> None:
+        super().__init__()
+        self.issuer_key = issuer_key
+        self.publisher = publisher or Publisher()
+        self.audience = audience
+        self.audience_status = audience_status
+        self.minted: dict[str, float] = {}  # token -> expiry (epoch seconds)
+        self.seen_jti: set[str] = set()
+        self.files: dict[str, StoredFile] = {}
+        self.mint_claims: list[dict[str, Any]] = []  # verified claims of every successful exchange
+        self.fail_next: dict[str, list[int]] = {}  # path -> statuses to answer with first, for retry tests
+
+    @property
+    def upload_url(self) -> str:
+        return f"{self.url}/legacy/"
+
+    def handle(self, request: Request) -> Response:
+        queued = self.fail_next.get(request.path)
+        if queued:
+            return Response.text(queued.pop(0), "Service temporarily unavailable (fake)")
+        route = (request.method, request.path)
+        if route == ("GET", "/_/oidc/audience"):
+            return self.audience_endpoint()
+        if route == ("POST", "/_/oidc/mint-token"):
+            return self.mint_token(request)
+        if route == ("POST", "/legacy/"):
+            return self.upload(request)
+        return Response.text(404, "Not Found")
+
+    def audience_endpoint(self) -> Response:
+        if self.audience_status == 200:
+            return Response.json(200, {"audience": self.audience})
+        if self.audience_status == 403:
+            return Response.json(403, {"message": "Trusted publishing functionality not enabled"})
+        return Response.text(self.audience_status, "Not Found" if self.audience_status == 404 else "Error")
+
+    def mint_token(self, request: Request) -> Response:
+        try:
+            payload = json.loads(request.body)
+            unverified = payload["token"]
+            if not isinstance(unverified, str):
+                raise TypeError("token is not a string")
+        except (ValueError, KeyError, TypeError):
+            return refused(("invalid-payload", "malformed payload"))
+        try:
+            claims = jwt.decode(
+                unverified,
+                self.issuer_key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=ISSUER,
+                options={"require": ["iss", "aud", "exp", "iat", "nbf", "jti", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            return refused(("invalid-token", f"malformed or invalid token: {exc}"))
+        if claims["jti"] in self.seen_jti:
+            return refused(("invalid-reuse-token", "invalid token: already used"))
+        self.seen_jti.add(claims["jti"])
+        if not self.publisher.matches(claims):
+            return refused(
+                (
+                    "invalid-publisher",
+                    "valid token, but no corresponding publisher (Publisher with matching claims was not found)",
+                ),
+            )
+        token = "pypi-" + base64.urlsafe_b64encode(secrets.token_bytes(48)).decode().rstrip("=")
+        expires = time.time() + TOKEN_LIFETIME_SECONDS
+        self.minted[token] = expires
+        self.mint_claims.append(claims)
+        return Response.json(200, {"success": True, "token": token, "expires": int(expires)})
+
+    def _authorised(self, request: Request) -> bool:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            username, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        expires = self.minted.get(password)
+        return username == "__token__" and expires is not None and time.time() < expires
+
+    def upload(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return Response.text(
+                403,
+                "Invalid or non-existent authentication information. See https://pypi.org/help/#invalid-auth for "
+                "more information.",
+            )
+        try:
+            parts = parse_multipart(request.body, request.headers.get("content-type", ""))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return Response.text(400, f"Malformed upload body: {exc}")
+        fields: dict[str, list[str]] = {}
+        content: Part | None = None
+        for part in parts:
+            if part.name == "content":
+                content = part
+            else:
+                fields.setdefault(part.name, []).append(part.content.decode("utf-8"))
+
+        def one(name: str) -> str:
+            return fields.get(name, [""])[0]
+
+        if one(":action") != "file_upload":
+            return Response.text(400, "Invalid value for :action.")
+        if one("protocol_version") != "1":
+            return Response.text(400, "Unknown protocol version.")
+        if not one("name") or not one("version"):
+            return Response.text(400, "Invalid value for name or version.")
+        if content is None or not content.filename:
+            return Response.text(400, "Upload payload does not have a file.")
+        if hashlib.sha256(content.content).hexdigest() != one("sha256_digest").lower():
+            return Response.text(400, "The digest supplied does not match a digest calculated from the uploaded file.")
+        if content.filename in self.files:
+            return Response.text(400, f"File already exists ('{content.filename}').")
+        self.files[content.filename] = StoredFile(content.filename, content.content, fields)
+        return Response.text(200, "OK")

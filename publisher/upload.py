@@ -1,16 +1,28 @@
-"""HTTP edge: POST one dist to the legacy upload API, streaming the file from disk.
+"""HTTP edge: POST one dist to the legacy upload API, streaming the file from disk; never half-publish or overwrite.
 
 httpx streams a file object in a multipart body chunk by chunk and sends a Content-Length computed from the
-file's size, so a 500 MB wheel costs no more memory than a 1 kB one. Redirects are not followed: a redirected
-POST would lose its body, so the user is told the URL to configure instead.
+file's size (fstat on its fileno), so a 500 MB wheel costs no more memory than a 1 kB one. Redirects are not
+followed: a redirected POST would lose its body, so the user is told the URL to configure instead.
+
+With skip-existing the check URL (Simple API) is asked first: an identical file is skipped, a different one with
+the same name fails naming both hashes. Failed attempts are retried (retry.py); after one that may have stored the
+file (5xx, lost connection after sending) the check URL is asked again before retrying. Registries' "already
+exists" answers (see the facts table) are recognised and reported in the registry's own words.
+
+Environment knobs (documented for tests and slow networks):
+
+- `PUBLISHER_READ_TIMEOUT` -- seconds to wait for the registry's answer (default 300).
+- `PUBLISHER_RETRY_BASE_DELAY` -- see retry.py.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import IO, Literal, cast
 
 import httpx
 
@@ -20,13 +32,32 @@ from publisher.credentials import Credentials
 from publisher.digests import Digests, file_digests
 from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
+from publisher.existing import Checker, Existing, checker_for
 from publisher.form import form_fields
 from publisher.index import Target
 from publisher.report import FileResult, human_size
+from publisher.retry import RetryPolicy, call_with_retries, describe, may_have_arrived, policy_from
 from publisher.settings import Settings
 from publisher.urls import strip_credentials
 
-TIMEOUT = httpx.Timeout(connect=15.0, read=300.0, write=300.0, pool=60.0)
+READ_TIMEOUT = 300.0
+READ_TIMEOUT_ENV = "PUBLISHER_READ_TIMEOUT"
+PROGRESS_MIN_SIZE = 10 * 1024 * 1024  # files above this get a progress line at each 10%
+
+
+def timeout_from(environ: Mapping[str, str]) -> httpx.Timeout:
+    """Connect 15 s; read (the registry's answer) 300 s unless PUBLISHER_READ_TIMEOUT says otherwise."""
+    read = READ_TIMEOUT
+    raw = environ.get(READ_TIMEOUT_ENV, "").strip()
+    if raw:
+        try:
+            read = float(raw) if float(raw) > 0 else READ_TIMEOUT
+        except ValueError:
+            read = READ_TIMEOUT
+    return httpx.Timeout(connect=15.0, read=read, write=300.0, pool=60.0)
+
+
+TIMEOUT = timeout_from({})
 
 
 @dataclass(frozen=True)
@@ -49,7 +80,23 @@ def registry_message(response: httpx.Response, limit: int = 400) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
-def make_client(credentials: Credentials, console: Console) -> httpx.Client:
+# What each registry answers to a file name it already has (see the facts file); 409 means it on every registry.
+_DUPLICATE_WORDS = re.compile(
+    r"already exists|file-name-reuse|updating asset|has already been taken|overwrite|cannot be overwritten", re.I
+)
+
+
+def is_duplicate_answer(status: int, message: str) -> bool:
+    """PyPI/GitLab/Nexus 400, Artifactory 403 (with their words), pypiserver/devpi/Azure 409."""
+    return status == 409 or (status in (400, 403) and bool(_DUPLICATE_WORDS.search(message)))
+
+
+def is_identical_answer(status: int, message: str) -> bool:
+    """devpi's 200 for a byte-identical re-upload to a non-volatile index: nothing was stored."""
+    return 200 <= status < 300 and "identical file" in message.lower()
+
+
+def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:
     """One client (connection pool, keep-alive) for the whole run; thread-safe for parallel uploads."""
 
     def log_request(request: httpx.Request) -> None:
@@ -61,7 +108,7 @@ def make_client(credentials: Credentials, console: Console) -> httpx.Client:
 
     auth = credentials.auth
     return httpx.Client(
-        timeout=TIMEOUT,
+        timeout=timeout_from(os.environ if environ is None else environ),
         headers={"User-Agent": USER_AGENT},
         auth=httpx.BasicAuth(*auth) if auth else None,
         follow_redirects=False,
@@ -69,9 +116,49 @@ def make_client(credentials: Credentials, console: Console) -> httpx.Client:
     )
 
 
-def post_dist(client: httpx.Client, url: str, dist: Dist, digests: Digests) -> httpx.Response:
-    """Send the form with the file streamed as `content`."""
-    with dist.path.open("rb") as content:
+class ProgressFile:
+    """The dist's file object with a byte counter: httpx reads it in chunks and we log every 10%.
+
+    httpx needs `fileno` (Content-Length via fstat, so the body is streamed, not chunked), `seek` (it rewinds
+    before sending) and `read`; `tell` for completeness.
+    """
+
+    def __init__(self, file: IO[bytes], total: int, report: Callable[[int, int], None]) -> None:
+        self._file = file
+        self._total = max(total, 1)
+        self._report = report
+        self._sent = 0
+        self._tenths = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._file.read(size)
+        self._sent += len(chunk)
+        tenths = min(10, self._sent * 10 // self._total)
+        if tenths > self._tenths:
+            self._tenths = tenths
+            self._report(self._sent, self._total)
+        return chunk
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        position = self._file.seek(offset, whence)
+        self._sent, self._tenths = position, position * 10 // self._total
+        return position
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+
+def post_dist(client: httpx.Client, url: str, dist: Dist, digests: Digests, console: Console) -> httpx.Response:
+    """Send the form with the file streamed as `content` (progress lines for big files)."""
+
+    def progress(sent: int, total: int) -> None:
+        console.info(f"  {sent * 100 // total:3d}%  {human_size(sent)} of {human_size(total)}")
+
+    with dist.path.open("rb") as file:
+        content = cast(IO[bytes], ProgressFile(file, dist.size, progress)) if dist.size > PROGRESS_MIN_SIZE else file
         return client.post(
             url,
             data=form_fields(dist, digests),
@@ -79,48 +166,199 @@ def post_dist(client: httpx.Client, url: str, dist: Dist, digests: Digests) -> h
         )
 
 
-def classify(response: httpx.Response, dist: Dist, url: str, credentials: Credentials) -> Outcome:
-    """Turn the registry's answer into an Outcome, or an error that says what to do next."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return Outcome("published")
-    message = registry_message(response)
-    if 300 <= status < 400:
-        location = strip_credentials(response.headers.get("location", "?"))
+@dataclass
+class _Upload:
+    """Everything one upload needs to interpret answers; `earlier` records an attempt that may have stored it."""
+
+    client: httpx.Client
+    url: str
+    dist: Dist
+    digests: Digests
+    credentials: Credentials
+    settings: Settings
+    checker: Checker | None
+    policy: RetryPolicy
+    console: Console
+    earlier: str = ""  # what the earlier, possibly stored, attempt got
+
+    def run(self) -> Outcome:
+        final = call_with_retries(
+            lambda: post_dist(self.client, self.url, self.dist, self.digests, self.console),
+            self.policy,
+            self.console,
+            f"Uploading {self.dist.filename}",
+            settle=self.settle,
+        )
+        if final.settled is not None:
+            return final.settled
+        if final.response is None:
+            assert final.error is not None
+            maybe = (
+                " The file may have been stored: re-run with skip-existing to finish safely." if self.earlier else ""
+            )
+            raise UploadError(
+                f"Could not upload {self.dist.filename} to {self.url} after {final.attempts} attempt(s): "
+                f"{describe(final.error)}",
+                hint="Check the URL and that the registry is reachable from this runner; raise `retries` for a flaky "
+                "network." + maybe,
+            )
+        return self.classify(final.response, final.attempts)
+
+    def settle(self, result: httpx.Response | httpx.TransportError) -> Outcome | None:
+        """Before retrying: did the failed attempt store the file after all? Ask the check URL."""
+        if not may_have_arrived(result):
+            return None
+        self.earlier = describe(result)
+        found = self.recheck()
+        if found is not None and found.verdict == "identical":
+            self.console.info(f"  {self.earlier}, but the index lists {self.dist.filename} with the same sha256")
+            return Outcome("published", f"stored despite {self.earlier}; verified on the index")
+        return None
+
+    def recheck(self, said: str = "") -> Existing | None:
+        """A fresh look at the index; different contents fail at once, an unreadable index is only a warning."""
+        if self.checker is None:
+            return None
+        try:
+            found = self.checker.compare(self.dist, self.digests, self.console, fresh=True)
+        except UploadError as exc:
+            self.console.warning(f"Could not re-check {self.dist.filename} on the index: {exc.message}")
+            return None
+        if found.verdict == "different":
+            raise different_contents(self.dist, found, said)
+        return found
+
+    def classify(self, response: httpx.Response, attempts: int) -> Outcome:
+        """Turn the registry's final answer into an Outcome, or an error that says what to do next."""
+        status = response.status_code
+        message = registry_message(response)
+        if 200 <= status < 300:
+            if is_identical_answer(status, message):
+                if self.earlier:
+                    return Outcome("published", f"stored despite {self.earlier}; the registry reports it identical")
+                return Outcome("skipped", "the registry already holds this identical file")
+            return Outcome("published")
+        self.console.debug(f"< {status} from {self.url}: {registry_message(response, 2000)}")
+        if is_duplicate_answer(status, message):
+            return self.duplicate(status, message)
+        if 300 <= status < 400:
+            location = strip_credentials(response.headers.get("location", "?"))
+            raise UploadError(
+                f"Uploading {self.dist.filename} to {self.url} was redirected ({status}) to {location}.",
+                hint="Uploads are not followed through redirects. Set the index's publish-url to the final URL "
+                "(often a missing trailing slash, or http instead of https).",
+            )
+        said = f"The registry said: {message or '(nothing)'}"
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"{status} from {self.url} uploading {self.dist.filename}: the registry rejected the credentials from "
+                f"{self.credentials.source} (auth method: {self.credentials.method}). {said}",
+                hint="Check that the secret behind that source is current and may upload to this repository. "
+                "JFrog Artifactory wants your username (not `__token__`) with an identity token as the password.",
+            )
+        tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+        hint = "Fix what the registry reports above; files already uploaded by this run are listed in the summary."
+        if status == 429 or status >= 500:
+            hint = (
+                "The registry kept failing; try again later (re-run with skip-existing to finish a partly uploaded "
+                "release) or raise `retries`."
+            )
+        raise UploadError(f"{status} from {self.url} uploading {self.dist.filename}{tried}. {said}", hint=hint)
+
+    def duplicate(self, status: int, message: str) -> Outcome:
+        """The registry already has a file of this name: ours (skip or count as published) or not (fail)."""
+        words = f"{status} {message}".strip()
+        name, sha = self.dist.filename, self.digests.sha256
+        found = self.recheck(words)  # raises when the index has different contents
+        if found is not None and found.verdict == "identical":
+            if self.earlier:
+                return Outcome("published", f"stored despite {self.earlier}; verified on the index")
+            if self.settings.skip_existing:
+                return Outcome("skipped", "already on the index (same sha256)")
+            raise UploadError(
+                f"{name} is already on {self.url} with identical contents (sha256 {sha}). The registry said: {words}",
+                hint=f"Nothing was replaced. To treat identical files as done when re-running a release, set "
+                f"{self.settings.label('skip-existing')}.",
+            )
+        if self.settings.skip_existing:
+            self.console.warning(
+                f"{name}: the registry says it already exists ({words}), but its contents could not be compared "
+                f"with the local file (sha256 {sha}): "
+                + ("no check URL is configured." if self.checker is None else "the check URL does not list it.")
+                + " Counted as skipped.",
+                title="Skipped without verification",
+            )
+            return Outcome("skipped", "the registry says it exists; contents not verified")
+        if self.earlier:
+            raise UploadError(
+                f"{name}: an attempt failed ({self.earlier}) and the retry was refused as a duplicate, so that attempt "
+                f"probably stored the file, but without a check URL its contents cannot be verified. "
+                f"The registry said: {words}",
+                hint=f"Compare the file on the index with the local sha256 {sha}; set check-url (or the index's "
+                "`url`) to the Simple API so uploads can verify this themselves.",
+            )
         raise UploadError(
-            f"Uploading {dist.filename} to {url} was redirected ({status}) to {location}.",
-            hint="Uploads are not followed through redirects. Set the index's publish-url to the final URL "
-            "(often a missing trailing slash, or http instead of https).",
+            f"{name} already exists on {self.url}. The registry said: {words}",
+            hint=f"A published file cannot be replaced. If this re-runs the same release, set "
+            f"{self.settings.label('skip-existing')} (with a check URL the sha256 is compared first); if the "
+            "contents changed, release a new version.",
         )
-    if status in (401, 403):
-        raise AuthenticationError(
-            f"{status} from {url} uploading {dist.filename}: the registry rejected the credentials from "
-            f"{credentials.source} (auth method: {credentials.method}). The registry said: {message or '(nothing)'}",
-            hint="Check that the secret behind that source is current and may upload to this repository. "
-            "JFrog Artifactory wants your username (not `__token__`) with an identity token as the password.",
-        )
-    raise UploadError(
-        f"{status} from {url} uploading {dist.filename}. The registry said: {message or '(nothing)'}",
-        hint="Fix what the registry reports above; files already uploaded by this run are listed in the summary.",
+
+
+def different_contents(dist: Dist, found: Existing, said: str = "") -> UploadError:
+    registry = f" The registry said: {said}" if said else ""
+    return UploadError(
+        f"{dist.filename} already exists on the index with different contents: the index has {found.their_digest}, "
+        f"the local file has {found.our_digest} (listed at {found.listing_url}). It was not replaced.{registry}",
+        hint="A published file is never replaced. Release a new version (or add a wheel build tag); if the local "
+        "file is the wrong one, rebuild from the released commit.",
     )
 
 
 def upload_one(
-    client: httpx.Client, target: Target, credentials: Credentials, dist: Dist, settings: Settings, console: Console
+    client: httpx.Client,
+    target: Target,
+    credentials: Credentials,
+    dist: Dist,
+    settings: Settings,
+    console: Console,
+    environ: Mapping[str, str] | None = None,
 ) -> FileResult:
-    """Upload one dist inside its own log group; raise PublishError (with the registry's words) on failure."""
+    """Upload one dist inside its own log group; raise PublishError (with the registry's words) on failure.
+
+    Thread-safe: the only shared state is the client and the check URL's listing cache (locked per project).
+    `environ` (default os.environ) supplies UV_INDEX_<NAME>_* read credentials and the retry knobs.
+    """
+    env = os.environ if environ is None else environ
     url = target.display_url
     with console.group(f"Uploading {dist.filename} ({human_size(dist.size)})"):
         digests = file_digests(dist.path)
         if settings.print_hash:
             console.info(f"  sha256      {digests.sha256}\n  blake2b-256 {digests.blake2_256}")
-        try:
-            response = post_dist(client, url, dist, digests)
-        except httpx.TransportError as exc:
-            raise UploadError(
-                f"Could not upload {dist.filename} to {url}: {type(exc).__name__}: {exc}",
-                hint="Check the URL and that the registry is reachable from this runner.",
-            ) from None
-        outcome = classify(response, dist, url, credentials)
-        console.info(f"  {outcome.status}")
+        policy = policy_from(settings.retries, env)
+        checker = checker_for(
+            client,
+            target,
+            credentials,
+            policy,
+            allow_insecure_http=settings.allow_insecure_http,
+            environ=env,
+            console=console,
+        )
+        outcome = None
+        if settings.skip_existing and checker is not None:
+            found = checker.compare(dist, digests, console)
+            if found.verdict == "different":
+                raise different_contents(dist, found)
+            if found.verdict == "identical":
+                outcome = Outcome("skipped", "already on the index (same sha256)")
+        if outcome is None:
+            try:
+                outcome = _Upload(client, url, dist, digests, credentials, settings, checker, policy, console).run()
+            except httpx.TransportError as exc:  # not retryable: a bad URL or TLS problem
+                raise UploadError(
+                    f"Could not upload {dist.filename} to {url}: {describe(exc)}",
+                    hint="Check the URL and that the registry is reachable from this runner.",
+                ) from None
+        console.info(f"  {outcome.status}" + (f": {outcome.detail}" if outcome.detail else ""))
         return FileResult(dist.filename, dist.size, digests.sha256, outcome.status, outcome.detail)

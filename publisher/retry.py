@@ -1,0 +1,193 @@
+"""When to try a request again, and how long to wait first (pure policy), plus one small loop that applies it.
+
+Retried: transport failures (connect refused, reset, timeouts), 5xx and 429 -- a registry or proxy that is briefly
+unwell. Not retried: any other 4xx, because the same request would get the same answer. uv retries transport errors
+only and twine 5xx only; an upload is safe to repeat because every registry refuses to overwrite a file, and the
+caller re-checks the index after an attempt that may have stored the file (see upload.py).
+
+Waits grow exponentially from `base_delay` with jitter (so parallel uploads do not retry in lock step) and honour
+`Retry-After` (seconds or an HTTP date), each wait capped, all attempts together capped by `total_cap`.
+Environment knobs, documented for tests and for impatient users:
+
+- `PUBLISHER_RETRY_BASE_DELAY` -- first wait in seconds (default 1; tests use 0.01).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Generic, TypeVar
+
+import httpx
+
+from publisher.console import Console
+
+BASE_DELAY = 1.0
+MAX_DELAY = 30.0
+RETRY_AFTER_CAP = 120.0
+TOTAL_CAP = 300.0
+BASE_DELAY_ENV = "PUBLISHER_RETRY_BASE_DELAY"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 3
+    base_delay: float = BASE_DELAY
+    max_delay: float = MAX_DELAY
+    retry_after_cap: float = RETRY_AFTER_CAP
+    total_cap: float = TOTAL_CAP
+
+
+def policy_from(retries: int, environ: Mapping[str, str] = os.environ) -> RetryPolicy:
+    """The policy for `retries`, with the base delay overridable through PUBLISHER_RETRY_BASE_DELAY."""
+    base = BASE_DELAY
+    raw = environ.get(BASE_DELAY_ENV, "").strip()
+    if raw:
+        try:
+            base = max(0.0, float(raw))
+        except ValueError:
+            base = BASE_DELAY
+    return RetryPolicy(retries=retries, base_delay=base)
+
+
+def status_is_retryable(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+def error_is_retryable(exc: BaseException) -> bool:
+    """Network trouble is worth another try; our own mistakes (bad URL, protocol misuse, bad TLS) are not."""
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
+        return False
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return False
+    return isinstance(exc, httpx.TransportError)
+
+
+def may_have_arrived(result: httpx.Response | BaseException) -> bool:
+    """True when the registry may have stored the file although we saw a failure: 5xx, or lost after sending.
+
+    A refused or timed-out connection never carried the body; a 429 is a refusal before processing.
+    """
+    if isinstance(result, httpx.Response):
+        return 500 <= result.status_code <= 599
+    return not isinstance(result, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def seconds(wait: float) -> str:
+    return f"{wait:.1f}s" if wait >= 0.1 else f"{wait * 1000:.0f}ms"
+
+
+def describe(result: httpx.Response | BaseException) -> str:
+    if isinstance(result, httpx.Response):
+        return f"HTTP {result.status_code} {result.reason_phrase}".rstrip()
+    detail = str(result).strip()
+    return f"{type(result).__name__}: {detail}" if detail else type(result).__name__
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def backoff(attempt: int, policy: RetryPolicy, rng: Callable[[], float] = random.random) -> float:
+    """Exponential with equal jitter: half the step is fixed, half random; `attempt` counts from 1."""
+    step = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+    return float(step / 2 + rng() * step / 2)
+
+
+def next_wait(
+    attempt: int,
+    policy: RetryPolicy,
+    elapsed: float,
+    retry_after: float | None = None,
+    rng: Callable[[], float] = random.random,
+) -> float | None:
+    """Seconds to sleep before retry number `attempt`, or None when out of retries or out of time."""
+    if attempt > policy.retries:
+        return None
+    wait = backoff(attempt, policy, rng)
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, policy.retry_after_cap))
+    if elapsed + wait > policy.total_cap:
+        return None
+    return wait
+
+
+@dataclass
+class Final(Generic[T]):
+    """How a retried call ended: the last response or transport error, or what `settle` decided; and attempts."""
+
+    response: httpx.Response | None = None
+    error: httpx.TransportError | None = None
+    settled: T | None = None
+    attempts: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+def call_with_retries(
+    send: Callable[[], httpx.Response],
+    policy: RetryPolicy,
+    console: Console,
+    what: str,
+    *,
+    settle: Callable[[httpx.Response | httpx.TransportError], T | None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Final[T]:
+    """Call `send` until it gives a non-retryable answer or the policy gives up.
+
+    Before each retry `settle` (if given) may end the loop with a value -- e.g. the file turned out to be stored
+    by the failed attempt. Non-retryable transport errors are raised; the last retryable one is returned in `error`.
+    """
+    started = clock()
+    final: Final[T] = Final()
+    while True:
+        final.attempts += 1
+        result: httpx.Response | httpx.TransportError
+        try:
+            result = send()
+        except httpx.TransportError as exc:
+            if not error_is_retryable(exc):
+                raise
+            result = exc
+        if isinstance(result, httpx.Response):
+            final.response, final.error = result, None
+            if not status_is_retryable(result.status_code):
+                return final
+            retry_after = parse_retry_after(result.headers.get("retry-after"))
+        else:
+            final.response, final.error = None, result
+            retry_after = None
+        reason = describe(result)
+        final.reasons.append(reason)
+        if settle is not None:
+            settled = settle(result)
+            if settled is not None:
+                final.settled = settled
+                return final
+        wait = next_wait(final.attempts, policy, clock() - started, retry_after)
+        if wait is None:
+            return final
+        hint = f" (Retry-After: {retry_after:g}s)" if retry_after is not None else ""
+        console.warning(
+            f"{what}: {reason}{hint}; retry {final.attempts}/{policy.retries} in {seconds(wait)}.", title="Retrying"
+        )
+        sleep(wait)

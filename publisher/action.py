@@ -8,6 +8,7 @@ Values are trimmed and an empty value means "not set", because the runner passes
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 from publisher.console import Console
 from publisher.settings import Settings, build_settings
@@ -33,6 +34,18 @@ INPUTS = (
     "parallel",
 )
 SECRET_INPUTS = ("password", "token")
+URL_INPUTS = ("publish-url", "check-url")
+
+
+def _userinfo_password(url: str | None) -> str | None:
+    """The password in `scheme://user:password@host/`, exactly as written; None without one."""
+    if not url:
+        return None
+    netloc = urlsplit(url).netloc
+    if "@" not in netloc:
+        return None
+    _user, sep, password = netloc.rpartition("@")[0].partition(":")
+    return password if sep else None
 
 
 def read_input(environ: Mapping[str, str], name: str) -> str | None:
@@ -55,4 +68,9 @@ def settings_from_inputs(environ: Mapping[str, str], console: Console) -> Settin
     raw = raw_inputs(environ)
     for name in SECRET_INPUTS:
         console.mask(raw.get(name))
+    for name in URL_INPUTS:  # `user:pass@`: the password both as written (percent-encoded) and decoded
+        password = _userinfo_password(raw.get(name))
+        if password:
+            console.mask(password)
+            console.mask(unquote(password))
     return build_settings(dict(raw), source="input")

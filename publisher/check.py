@@ -46,7 +46,7 @@ def check(dist: Dist) -> None:
         problems.append(rst)
     if problems:
         raise DistError(
-            f"{dist.filename}: invalid metadata:\n  - " + "\n  - ".join(problems),
-            hint="Fix the project metadata (pyproject.toml [project]) and rebuild; set verify-metadata: false "
-            "to upload anyway.",
+            f"{dist.path}: invalid metadata:\n  - " + "\n  - ".join(problems),
+            hint="Fix the project metadata (pyproject.toml [project]) and rebuild; set `verify-metadata: false` "
+            "(--no-verify-metadata) to upload anyway.",
         )

@@ -14,6 +14,7 @@ name that was looked at, in this order, so users can see which variable they mis
 
 from __future__ import annotations
 
+import base64
 import netrc
 import os
 import shutil
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, quote_plus
 
 from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
@@ -81,7 +83,8 @@ class _Chain:
         if password is not None and user is None:
             raise ConfigError(
                 f"{password_name} is set but {user_name} is not.",
-                hint=f"Set {user_name} as well (for an API token use `token`, or the username `__token__`).",
+                hint=f"Set {user_name} as well (for an API token use {self.settings.label('token')} instead, or the "
+                "username `__token__`).",
             )
         if user is not None and password is None:
             self.known_username = self.known_username or (user, user_name)
@@ -151,6 +154,26 @@ def resolve_credentials(
     settings: Settings, target: Target, environ: Mapping[str, str], console: Console
 ) -> Credentials:
     """Run the chain; raise MissingCredentialsError naming every place looked at when nothing is found."""
+    credentials = _resolve(settings, target, environ, console)
+    mask_wire_forms(credentials, console)
+    return credentials
+
+
+def mask_wire_forms(credentials: Credentials, console: Console) -> None:
+    """Mask the password as it travels too: a registry that echoes the request back must not print it.
+
+    The Basic header carries base64(`user:password`), which no plain-text mask of the password matches; a URL
+    carries it percent-encoded. `mask()` ignores a form equal to one already registered.
+    """
+    if not credentials.password:
+        return
+    pair = f"{credentials.username or ''}:{credentials.password}"
+    console.mask(base64.b64encode(pair.encode()).decode())
+    console.mask(quote(credentials.password, safe=""))
+    console.mask(quote_plus(credentials.password))
+
+
+def _resolve(settings: Settings, target: Target, environ: Mapping[str, str], console: Console) -> Credentials:
     chain = _Chain(settings, target, environ, console)
     if settings.trusted_publishing == "always":
         conflicts = configured_sources(settings, target, environ)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import re
+import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -72,7 +73,8 @@ def _expand(settings: Settings) -> list[Path]:
             hint="Build the distributions first (`uv build` or `python -m build`), or set `packages-dir` to the "
             "folder that holds them.",
         )
-    return sorted(p for p in directory.iterdir() if p.is_file())
+    # Not only is_file(): a broken symlink or a FIFO named like a dist must fail the run, not vanish from it.
+    return sorted(p for p in directory.iterdir() if not p.is_dir())
 
 
 def select(paths: list[Path], console: Console) -> list[Path]:
@@ -107,16 +109,16 @@ def _read_wheel_metadata(path: Path, name: str, version: str) -> bytes:
             candidates = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             if not candidates:
                 raise DistError(
-                    f"{path.name}: no *.dist-info/METADATA inside the wheel.",
+                    f"{path}: no *.dist-info/METADATA inside the wheel.",
                     hint="Rebuild the wheel with a standard build backend.",
                 )
             wanted = [c for c in candidates if canonicalize_name(c.split("-")[0]) == canonicalize_name(name)]
             info = archive.getinfo((wanted or candidates)[0])
             if info.file_size > _MAX_METADATA:
-                raise DistError(f"{path.name}: METADATA is implausibly large ({info.file_size} bytes).")
+                raise DistError(f"{path}: METADATA is implausibly large ({info.file_size} bytes).")
             return archive.read(info)
     except zipfile.BadZipFile as exc:
-        raise DistError(f"{path.name}: not a valid wheel (zip) file: {exc}.", hint="Rebuild the wheel.") from None
+        raise DistError(f"{path}: not a valid wheel (zip) file: {exc}.", hint="Rebuild the wheel.") from None
 
 
 def _read_sdist_metadata(path: Path) -> bytes:
@@ -126,16 +128,16 @@ def _read_sdist_metadata(path: Path) -> bytes:
             pkg_info = [m for m in members if PurePosixPath(m.name).name == "PKG-INFO"]
             if not pkg_info:
                 raise DistError(
-                    f"{path.name}: no PKG-INFO at the top of the sdist.",
+                    f"{path}: no PKG-INFO at the top of the sdist.",
                     hint="Build the sdist with `uv build --sdist` or `python -m build --sdist`.",
                 )
             if pkg_info[0].size > _MAX_METADATA:
-                raise DistError(f"{path.name}: PKG-INFO is implausibly large ({pkg_info[0].size} bytes).")
+                raise DistError(f"{path}: PKG-INFO is implausibly large ({pkg_info[0].size} bytes).")
             extracted = archive.extractfile(pkg_info[0])
             assert extracted is not None
             return extracted.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DistError(f"{path.name}: not a valid .tar.gz sdist: {exc}.", hint="Rebuild the sdist.") from None
+        raise DistError(f"{path}: not a valid .tar.gz sdist: {exc}.", hint="Rebuild the sdist.") from None
 
 
 def _normalized_filename_name(name: str) -> str:
@@ -146,11 +148,20 @@ def load(path: Path) -> Dist:
     """Parse the file name, read the metadata inside and check the two agree."""
     filename = path.name
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # opening a FIFO would block forever
+            raise DistError(
+                f"{path}: not a regular file.", hint="Point at the built distribution itself, not a pipe or device."
+            )
+        size = info.st_size
         with path.open("rb"):
             pass
     except OSError as exc:
-        raise DistError(f"{path}: cannot be read: {exc.strerror}.", hint="Check the file's permissions.") from None
+        broken = path.is_symlink() and not path.exists()
+        raise DistError(
+            f"{path}: cannot be read: {'broken symbolic link' if broken else exc.strerror}.",
+            hint="Check that the file exists and that the user running the upload may read it (`ls -l`).",
+        ) from None
     if size == 0:
         raise DistError(f"{path}: the file is empty (0 bytes).", hint="Rebuild the distribution.")
 
@@ -168,13 +179,13 @@ def load(path: Path) -> Dist:
             pyversion = "source"
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         raise DistError(
-            f"{filename}: invalid distribution file name: {exc}",
+            f"{path}: invalid distribution file name: {exc}",
             hint="Keep the file name the build backend produced ({name}-{version}[-tags].whl or .tar.gz).",
         ) from None
     expected = _normalized_filename_name(file_name)
     if name_part != expected and not (filetype == "bdist_wheel" and name_part.lower() == expected):
         raise DistError(
-            f"{filename}: the project name in the file name is not normalised (expected `{expected}`).",
+            f"{path}: the project name in the file name is not normalised (expected `{expected}`).",
             hint="Rebuild with a current build backend (hatchling, setuptools>=69.3, uv build), which writes "
             "normalised file names as PEP 625 and the wheel spec require.",
         )
@@ -188,12 +199,12 @@ def load(path: Path) -> Dist:
     meta_name, meta_version = raw.get("name"), raw.get("version")
     if not meta_name or not meta_version or not raw.get("metadata_version"):
         raise DistError(
-            f"{filename}: metadata lacks Metadata-Version, Name or Version.",
+            f"{path}: metadata lacks Metadata-Version, Name or Version.",
             hint="Rebuild the distribution with a standard build backend.",
         )
     if canonicalize_name(meta_name) != file_name:
         raise DistError(
-            f"{filename}: metadata says Name `{meta_name}`, the file name says `{file_name}`.",
+            f"{path}: metadata says Name `{meta_name}`, the file name says `{file_name}`.",
             hint="A renamed file cannot be uploaded; rebuild it instead.",
         )
     try:
@@ -202,7 +213,7 @@ def load(path: Path) -> Dist:
         same_version = False
     if not same_version:
         raise DistError(
-            f"{filename}: metadata says Version `{meta_version}`, the file name says `{file_version}`.",
+            f"{path}: metadata says Version `{meta_version}`, the file name says `{file_version}`.",
             hint="A renamed file cannot be uploaded; rebuild it instead.",
         )
     attestation = path.with_name(filename + ATTESTATION_SUFFIX)

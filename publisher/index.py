@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from publisher.errors import ConfigError, IndexResolutionError
 from publisher.settings import Settings
@@ -84,12 +85,32 @@ class Target:
         return f"UV_INDEX_{env_name(self.index_name)}" if self.index_name else None
 
 
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """uv-style syntax error: the parser's words, the line number and the offending line itself."""
+    lines = text.splitlines()
+    found = _TOML_POSITION.search(str(exc))
+    if found:
+        line, column = int(found[1]), int(found[2])
+    else:  # "at end of document": an unclosed bracket, string or table header somewhere above
+        line, column = max(len(lines), 1), len(lines[-1]) + 1 if lines else 1
+    reason = _TOML_POSITION.sub("", str(exc)).replace("(at end of document)", "").strip()
+    shown = lines[line - 1] if 0 < line <= len(lines) else ""
+    return ConfigError(
+        f"{path} is not valid TOML: {reason} at line {line}, column {column}:\n    {shown}\n    {' ' * (column - 1)}^",
+        hint='Fix the syntax at the line shown (an unclosed `[`, `"` or `{` may be reported at the end of the file); '
+        "`uv lock` reports the same error.",
+    )
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"{path} not found.",
+            f"{path} not found (working directory: {Path.cwd()}).",
             hint="Run in the repository root, or point `pyproject` (--pyproject) at the file that declares "
             "`[[tool.uv.index]]`.",
         ) from None
@@ -98,9 +119,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path} is not valid TOML: {exc}", hint="Fix the syntax at the line shown (`uv lock` reports it too)."
-        ) from None
+        raise _toml_error(path, text, exc) from None
 
 
 def load_indexes(pyproject: Path) -> tuple[list[IndexDefinition], Path]:
@@ -119,14 +138,23 @@ def load_indexes(pyproject: Path) -> tuple[list[IndexDefinition], Path]:
             indexes.append(IndexDefinition.model_validate(entry))
         except ValidationError as exc:
             label = entry.get("name", f"#{position}") if isinstance(entry, dict) else f"#{position}"
-            problems = "; ".join(
-                f"`{'.'.join(str(p) for p in e['loc']) or 'entry'}` {e['msg']}" for e in exc.errors(include_url=False)
-            )
+            problems = "; ".join(_entry_problem(e) for e in exc.errors(include_url=False))
             raise ConfigError(
                 f"{source}: index `{label}` is invalid: {problems}.",
                 hint="Each `[[tool.uv.index]]` entry needs `name` and `url`; uploads also need `publish-url`.",
             ) from None
     return indexes, source
+
+
+def _entry_problem(error: ErrorDetails) -> str:
+    """`url` 'ftp://x/': must be an http:// or https:// URL -- the key, the value found and the rule."""
+    key = ".".join(str(p) for p in error["loc"]) or "entry"
+    detail = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"`{key}` is missing"
+    value = error.get("input")
+    shown = strip_credentials(value) if isinstance(value, str) else value
+    return f"`{key}` = {shown!r}: {detail}"
 
 
 def _not_found(name: str, indexes: list[IndexDefinition], source: Path) -> IndexResolutionError:
@@ -162,7 +190,11 @@ def resolve_target(settings: Settings) -> Target:
     if not matches:
         raise _not_found(name, indexes, source)
     index = matches[0]
-    if settings.publish_url and index.publish_url and settings.publish_url != index.publish_url:
+    if (
+        settings.publish_url
+        and index.publish_url
+        and strip_credentials(settings.publish_url) != strip_credentials(index.publish_url)
+    ):  # the same URL with `user:pass@` added is not a conflict
         raise ConfigError(
             f"Conflicting upload URLs: index `{name}` in {source} declares publish-url "
             f"{strip_credentials(index.publish_url)} but `publish-url` is {strip_credentials(settings.publish_url)}.",

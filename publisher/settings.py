@@ -72,23 +72,38 @@ class Settings(BaseModel):
         return path if path.is_absolute() else self.working_directory / path
 
 
-def _describe(error: ErrorDetails, source: str) -> str:
+_EXPECTED = {
+    "trusted-publishing": "one of: automatic, always, never",
+    "keyring-provider": "one of: disabled, subprocess",
+    "retries": "a whole number from 0 to 10",
+    "parallel": "a whole number from 1 to 32",
+}
+_FLAGS = {"skip-existing", "dry-run", "verbose", "print-hash", "verify-metadata", "allow-insecure-http"}
+_SECRETS = {"username", "password", "token"}
+
+
+def _describe(error: ErrorDetails, front_end: str) -> str:
+    """One line per problem: which input, the value given (never for secrets) and what is accepted instead."""
     loc = error.get("loc") or ("?",)
     name = str(loc[0]).replace("_", "-")
-    value = error.get("input")
-    shown = "" if name in {"username", "password", "token"} else f" {value!r}"
+    label = f"`{name}` input" if front_end == "action" else f"--{name}"
     if error.get("type") == "extra_forbidden":
-        return f"unknown {source} `{name}`"
-    return f"{source} `{name}`{shown}: {error.get('msg', 'invalid')}"
+        return f"unknown {label}"
+    expected = "true or false" if name in _FLAGS else _EXPECTED.get(name)
+    given = "" if name in _SECRETS else f" is {error.get('input')!r}"
+    detail = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{label}{given}: expected {expected}" if expected else f"{label}{given}: {detail}"
 
 
 def build_settings(raw: dict[str, Any], *, source: str = "input") -> Settings:
     """Validate raw values (already trimmed, empties removed) into Settings, or raise one ConfigError."""
+    front_end = "action" if source == "input" else "cli"
     try:
-        return Settings.model_validate({**raw, "front-end": "action" if source == "input" else "cli"})
+        return Settings.model_validate({**raw, "front-end": front_end})
     except ValidationError as exc:
-        problems = [_describe(e, source) for e in exc.errors(include_url=False, include_input=True)]
+        problems = [_describe(e, front_end) for e in exc.errors(include_url=False, include_input=True)]
+        where = "the step's `with:` block" if front_end == "action" else "the command line"
         raise ConfigError(
             "Invalid configuration:\n  - " + "\n  - ".join(problems),
-            hint="Fix the values above in the action's `with:` block (or the command line flags) and run again.",
+            hint=f"Fix the values above in {where} and run again.",
         ) from None

@@ -10,12 +10,14 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from publisher import __version__
 from publisher.console import make_console
 from publisher.errors import ConfigError
-from publisher.run import main as run_main
-from publisher.settings import Settings, build_settings
+
+if TYPE_CHECKING:  # imported where used, so --help and --version load neither pydantic nor httpx
+    from publisher.settings import Settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,6 +60,8 @@ _ENV_DEFAULTS = {
 
 def settings_from_args(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     args = vars(parser().parse_args(argv))
+    from publisher.settings import build_settings
+
     raw: dict[str, object] = {"files": tuple(args.pop("files"))}
     for key, value in args.items():
         if value is None and key in _ENV_DEFAULTS:
@@ -77,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error(str(exc), title=exc.title)
         return exc.exit_code
     console.verbose = settings.verbose
+    from publisher.run import main as run_main
+
     return run_main(settings, environ, console)
 
 

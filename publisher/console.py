@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
@@ -126,6 +127,151 @@ class ActionsConsole:
     def summary(self, markdown: str) -> None:
         if self._environ.get("GITHUB_STEP_SUMMARY"):
             self._gha.append_job_summary(self._redact(markdown))
+
+
+class _Call:
+    """One recorded console call (plain classes: dataclasses cost start-up time for no gain here)."""
+
+    __slots__ = ("args", "method", "title")
+
+    def __init__(self, method: str, args: tuple[str, ...], title: str | None = None) -> None:
+        self.method, self.args, self.title = method, args, title
+
+
+class _Group:
+    __slots__ = ("events", "title")
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.events: list[_Call | _Group] = []
+
+
+_Event = _Call | _Group
+
+
+class BufferedConsole:
+    """Records one upload's output so concurrent uploads can be printed one whole group at a time, in dist order.
+
+    `mask()` is forwarded to the real console at once (under `lock`), so a secret is registered before any line
+    that could contain it is printed; everything else waits for `replay()`, which the real console redacts.
+    """
+
+    def __init__(self, target: Console, lock: threading.Lock) -> None:
+        self.verbose = target.verbose
+        self._target = target
+        self._lock = lock
+        self._root: list[_Event] = []
+        self._stack: list[list[_Event]] = [self._root]
+
+    def _record(self, event: _Event) -> None:
+        self._stack[-1].append(event)
+
+    def mask(self, secret: str | None) -> None:
+        with self._lock:
+            self._target.mask(secret)
+
+    def info(self, message: str) -> None:
+        self._record(_Call("info", (message,)))
+
+    def debug(self, message: str) -> None:
+        self._record(_Call("debug", (message,)))
+
+    def warning(self, message: str, title: str | None = None) -> None:
+        self._record(_Call("warning", (message,), title))
+
+    def error(self, message: str, title: str | None = None) -> None:
+        self._record(_Call("error", (message,), title))
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        group = _Group(title)
+        self._record(group)
+        self._stack.append(group.events)
+        try:
+            yield
+        finally:
+            self._stack.pop()
+
+    def set_output(self, name: str, value: str) -> None:
+        self._record(_Call("set_output", (name, value)))
+
+    def summary(self, markdown: str) -> None:
+        self._record(_Call("summary", (markdown,)))
+
+    def replay(self) -> None:
+        """Print everything recorded, groups included, on the real console; call from one thread at a time."""
+        with self._lock:
+            _replay(self._root, self._target)
+        self._root.clear()
+
+
+def _replay(events: list[_Event], console: Console) -> None:
+    for event in events:
+        if isinstance(event, _Group):
+            with console.group(event.title):
+                _replay(event.events, console)
+        elif event.method in ("warning", "error"):
+            getattr(console, event.method)(*event.args, title=event.title)
+        else:
+            getattr(console, event.method)(*event.args)
+
+
+class ThreadConsole:
+    """Routes each call to the console bound to the calling thread (a worker's buffer), else to the default.
+
+    The shared HTTP client's request hooks log through this, so a worker's request lines land in its own buffer.
+    """
+
+    def __init__(self, default: Console) -> None:
+        self._default = default
+        self._local = threading.local()
+
+    @property
+    def current(self) -> Console:
+        bound: Console | None = getattr(self._local, "console", None)
+        return bound if bound is not None else self._default
+
+    @property
+    def verbose(self) -> bool:
+        return self._default.verbose
+
+    @verbose.setter
+    def verbose(self, value: bool) -> None:
+        self._default.verbose = value
+
+    @contextmanager
+    def bind(self, console: Console) -> Iterator[None]:
+        """Send this thread's calls to `console` for the duration of the block."""
+        previous = getattr(self._local, "console", None)
+        self._local.console = console
+        try:
+            yield
+        finally:
+            self._local.console = previous
+
+    def mask(self, secret: str | None) -> None:
+        self.current.mask(secret)
+
+    def info(self, message: str) -> None:
+        self.current.info(message)
+
+    def debug(self, message: str) -> None:
+        self.current.debug(message)
+
+    def warning(self, message: str, title: str | None = None) -> None:
+        self.current.warning(message, title=title)
+
+    def error(self, message: str, title: str | None = None) -> None:
+        self.current.error(message, title=title)
+
+    def group(self, title: str) -> AbstractContextManager[None]:
+        return self.current.group(title)
+
+    def set_output(self, name: str, value: str) -> None:
+        self.current.set_output(name, value)
+
+    def summary(self, markdown: str) -> None:
+        self.current.summary(markdown)
 
 
 def make_console(environ: Mapping[str, str], *, verbose: bool) -> Console:

@@ -8,13 +8,15 @@ still says which files went up.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 
 from publisher import report as render
 from publisher.check import check
-from publisher.console import Console
+from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import Credentials, resolve_credentials
 from publisher.digests import file_digests
 from publisher.dists import Dist, collect
@@ -24,6 +26,9 @@ from publisher.report import FileResult, Report
 from publisher.settings import Settings
 from publisher.upload import make_client, upload_one
 from publisher.urls import is_loopback, split_userinfo
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 _SECRET_ENV = re.compile(
     r"^(UV_INDEX_.+_PASSWORD|UV_PUBLISH_PASSWORD|UV_PUBLISH_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN)$"
@@ -75,8 +80,9 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
             report.results.append(FileResult(dist.filename, dist.size, digests.sha256, "dry run"))
         return
 
-    with make_client(credentials, console) as client:
-        upload_all(client, target, credentials, dists, settings, console, report)
+    router = ThreadConsole(console)  # the client's request log follows each upload into its worker's buffer
+    with make_client(credentials, router) as client:
+        upload_all(client, target, credentials, dists, settings, router, report)
 
 
 def upload_all(
@@ -88,15 +94,87 @@ def upload_all(
     console: Console,
     report: Report,
 ) -> None:
-    """Upload in order (wheels, then sdists); on the first failure mark the rest `not uploaded` and re-raise."""
-    for position, dist in enumerate(dists):
-        try:
-            result = upload_one(client, target, credentials, dist, settings, console)
-        except PublishError:
-            report.results.append(FileResult(dist.filename, dist.size, "", "failed"))
-            report.results += [FileResult(d.filename, d.size, "", "not uploaded") for d in dists[position + 1 :]]
-            raise
-        report.results.append(result)
+    """Wheels first (`parallel` at a time), then sdists only once every wheel is up, as uv orders them.
+
+    On the first failure nothing new is started, uploads in flight finish, the rest are `not uploaded`, every
+    file is reported in dist order, and the first error (in dist order) is re-raised.
+    """
+    wheels = [d for d in dists if d.filetype == "bdist_wheel"]
+    sdists = [d for d in dists if d.filetype != "bdist_wheel"]
+    batches = [batch for batch in (wheels, sdists) if batch]
+    for number, batch in enumerate(batches):
+        outcomes = _upload_batch(client, target, credentials, batch, settings, console)
+        for dist, outcome in zip(batch, outcomes, strict=True):
+            report.results.append(outcome if isinstance(outcome, FileResult) else _unfinished(dist, outcome))
+        error = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if error is not None:
+            report.results += [_unfinished(d, None) for later in batches[number + 1 :] for d in later]
+            raise error
+
+
+def _unfinished(dist: Dist, error: BaseException | None) -> FileResult:
+    return FileResult(dist.filename, dist.size, "", "failed" if error is not None else "not uploaded")
+
+
+_Outcome = FileResult | BaseException | None  # None: never started
+
+
+def _upload_batch(
+    client: httpx.Client,
+    target: Target,
+    credentials: Credentials,
+    batch: list[Dist],
+    settings: Settings,
+    console: Console,
+) -> list[_Outcome]:
+    """Upload one batch, returning an outcome per dist in batch order; output is replayed in that order."""
+    outcomes: list[_Outcome] = [None] * len(batch)
+    workers = min(settings.parallel, len(batch))
+    if workers <= 1:  # sequential: print live, no threads
+        for position, dist in enumerate(batch):
+            try:
+                outcomes[position] = upload_one(client, target, credentials, dist, settings, console)
+            except Exception as exc:
+                outcomes[position] = exc
+                break
+        return outcomes
+
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # only runs with 2+ files import it
+
+    router = console if isinstance(console, ThreadConsole) else None
+    real = router.current if router is not None else console
+    lock = threading.Lock()
+    buffers: dict[int, BufferedConsole] = {}
+    done: set[int] = set()
+    printed = 0
+
+    def work(dist: Dist, buffer: BufferedConsole) -> FileResult:
+        if router is None:
+            return upload_one(client, target, credentials, dist, settings, buffer)
+        with router.bind(buffer):
+            return upload_one(client, target, credentials, dist, settings, buffer)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
+        in_flight: dict[Future[FileResult], int] = {}
+        queue = iter(range(len(batch)))
+        stopping = False
+        while True:
+            while not stopping and len(in_flight) < workers and (start := next(queue, None)) is not None:
+                buffers[start] = BufferedConsole(real, lock)
+                in_flight[pool.submit(work, batch[start], buffers[start])] = start
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                position = in_flight.pop(future)
+                error = future.exception()
+                outcomes[position] = future.result() if error is None else error
+                stopping = stopping or error is not None
+                done.add(position)
+            while printed in done:  # replay each finished upload once all before it are printed
+                buffers.pop(printed).replay()
+                printed += 1
+    return outcomes
 
 
 def finish(report: Report, console: Console) -> None:

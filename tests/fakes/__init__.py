@@ -7,6 +7,7 @@ its real HTTP client, timeouts and retries. `FakeServer` holds the plumbing; sub
 from __future__ import annotations
 
 import json
+import socketserver
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,30 +42,64 @@ class Response:
         return cls(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
 
 
-class FakeServer:
-    """A threaded HTTP/1.1 server on a free loopback port; use as a context manager or call start()/stop()."""
+class ServerThread:
+    """Lifecycle shared by the fakes and the fault proxy: a socketserver on 127.0.0.1 served by a daemon thread."""
 
     def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: socketserver.BaseServer | None = None
         self._thread: threading.Thread | None = None
 
-    # -- subclass API -------------------------------------------------------------------------------------------
-    def handle(self, request: Request) -> Response:
-        raise NotImplementedError
-
-    # -- lifecycle ----------------------------------------------------------------------------------------------
     @property
     def port(self) -> int:
         assert self._server is not None, "server not started"
-        return int(self._server.server_address[1])
+        return int(self._server.server_address[1])  # type: ignore[attr-defined]
 
     @property
     def url(self) -> str:
         """Scheme, host and port, no trailing slash."""
         return f"http://127.0.0.1:{self.port}"
 
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def _serve_in_background(self, server: socketserver.BaseServer) -> Self:
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class FakeServer(ServerThread):
+    """A threaded HTTP/1.1 server on a free loopback port; use as a context manager or call start()/stop()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+
+    # -- subclass API -------------------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> Self:
         fake = self
 
@@ -114,26 +149,6 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests assert on `requests` instead."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        return self._serve_in_background(server)

@@ -26,9 +26,10 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import BinaryIO, Literal, Self
 from urllib.parse import urlsplit
+
+from tests.fakes import ServerThread
 
 Kind = Literal["status", "reset", "stall", "stored_then", "stored_then_stall"]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
@@ -76,10 +77,11 @@ class _Request:
     body: bytes
 
 
-class FaultProxy:
+class FaultProxy(ServerThread):
     """Use as a context manager: `with FaultProxy(pypiserver.url) as proxy: proxy.script(Fault.reset())`."""
 
     def __init__(self, upstream: str, match: Callable[[str, str], bool] | None = None) -> None:
+        super().__init__()
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
@@ -88,8 +90,6 @@ class FaultProxy:
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: socketserver.ThreadingTCPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- scripting ------------------------------------------------------------------------------------------------
     def script(self, *faults: Fault) -> None:
@@ -117,11 +117,6 @@ class FaultProxy:
             self.log.append((method, path, what))
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "proxy not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
     def start(self) -> Self:
         proxy = self
 
@@ -130,28 +125,13 @@ class FaultProxy:
                 proxy._serve(self.connection, self.rfile)
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-        return self
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        return self._serve_in_background(server)
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._stopping.set()  # wake stalled handlers so shutdown does not wait out their stall
+        super().stop()
 
     # -- one connection -------------------------------------------------------------------------------------------
     def _serve(self, connection: socket.socket, reader: BinaryIO) -> None:

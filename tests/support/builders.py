@@ -134,10 +134,12 @@ def build_project(
     `extra_metadata` is TOML appended to the `[project]` table, e.g. `'license = "MIT"'`.
     """
     built = _built(name, version, readme, readme_type, extra_metadata)
+    return Dists(_copy_into(out_dir, built.wheel), _copy_into(out_dir, built.sdist))
+
+
+def _copy_into(out_dir: Path, path: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    wheel = Path(shutil.copy2(built.wheel, out_dir / built.wheel.name))
-    sdist = Path(shutil.copy2(built.sdist, out_dir / built.sdist.name))
-    return Dists(wheel, sdist)
+    return Path(shutil.copy2(path, out_dir / path.name))
 
 
 def build_wheel(
@@ -150,9 +152,7 @@ def build_wheel(
     extra_metadata: str = "",
 ) -> Path:
     """A copy of the real wheel only, e.g. `demo_pkg-1.0.0-py3-none-any.whl`."""
-    built = _built(name, version, readme, readme_type, extra_metadata)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(built.wheel, out_dir / built.wheel.name))
+    return _copy_into(out_dir, _built(name, version, readme, readme_type, extra_metadata).wheel)
 
 
 def build_sdist(
@@ -165,9 +165,7 @@ def build_sdist(
     extra_metadata: str = "",
 ) -> Path:
     """A copy of the real sdist only, e.g. `demo_pkg-1.0.0.tar.gz`."""
-    built = _built(name, version, readme, readme_type, extra_metadata)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(built.sdist, out_dir / built.sdist.name))
+    return _copy_into(out_dir, _built(name, version, readme, readme_type, extra_metadata).sdist)
 
 
 def make_workspace(

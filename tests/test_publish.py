@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.builders import make_workspace
 from tests.support.runner import pip_install, run_action, run_cli
 
 INDEX_ENV = "UV_INDEX_PRIVATE_REPO"
@@ -199,3 +201,35 @@ def test_cli_files_and_flags(pypiserver, workspace: Path) -> None:  # type: igno
     run = run_cli(args, cwd=workspace, env={})
     assert run.returncode == 0, run.stdout + run.stderr
     assert pypiserver.files() == [wheel.name]
+
+
+def test_devpi_end_to_end(devpi_index, built_dists, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The second real registry: a named index on devpi-server, then pip installs from devpi's simple page."""
+    workspace = make_workspace(
+        tmp_path / "ws", simple_url=devpi_index.simple_url, upload_url=devpi_index.upload_url, dists=list(built_dists)
+    )
+    run = run_action(workspace, {"index": "private-repo"}, env=_creds(devpi_index))
+    assert run.returncode == 0, run.output
+    assert devpi_index.files() == sorted(p.name for p in built_dists)
+    for dist in built_dists:
+        assert devpi_index.read(dist.name) == dist.read_bytes()
+    installed = pip_install(devpi_index.simple_url, "demo-pkg==1.0.0", tmp_path / "site")
+    assert (installed / "demo_pkg" / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize(("registry", "status"), [("pypiserver", 403), ("devpi_index", 401)])
+def test_wrong_password_status_per_registry(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, built_dists, tmp_path: Path, registry: str, status: int
+) -> None:
+    """pypiserver answers a wrong password with 403, devpi with 401: both are an authentication failure (exit 1)."""
+    server = request.getfixturevalue(registry)
+    workspace = make_workspace(
+        tmp_path / "ws", simple_url=server.simple_url, upload_url=server.upload_url, dists=list(built_dists)
+    )
+    env = {f"{INDEX_ENV}_USERNAME": server.username, f"{INDEX_ENV}_PASSWORD": "Wr0ng-Passw0rd-xyz"}
+    run = run_action(workspace, {"index": "private-repo", "trusted-publishing": "never"}, env=env)
+    assert run.returncode == 1, run.output
+    assert f"{status} from {server.upload_url}" in run.output
+    assert f"{INDEX_ENV}_USERNAME / {INDEX_ENV}_PASSWORD" in run.output
+    assert "Wr0ng-Passw0rd-xyz" not in run.visible
+    assert server.files() == []

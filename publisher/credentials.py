@@ -19,7 +19,7 @@ import netrc
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -151,10 +151,19 @@ def _from_keyring(target: Target, username: str) -> str | None:
 
 
 def resolve_credentials(
-    settings: Settings, target: Target, environ: Mapping[str, str], console: Console
+    settings: Settings,
+    target: Target,
+    environ: Mapping[str, str],
+    console: Console,
+    *,
+    project_names: Sequence[str] = (),
 ) -> Credentials:
-    """Run the chain; raise MissingCredentialsError naming every place looked at when nothing is found."""
-    credentials = _resolve(settings, target, environ, console)
+    """Run the chain; raise MissingCredentialsError naming every place looked at when nothing is found.
+
+    `project_names` (of the dists about to be published) only shape trusted publishing's diagnostics: PyPI's
+    "add a trusted publisher" link then opens each project's own settings page.
+    """
+    credentials = _resolve(settings, target, environ, console, project_names)
     mask_wire_forms(credentials, console)
     return credentials
 
@@ -173,7 +182,13 @@ def mask_wire_forms(credentials: Credentials, console: Console) -> None:
     console.mask(quote_plus(credentials.password))
 
 
-def _resolve(settings: Settings, target: Target, environ: Mapping[str, str], console: Console) -> Credentials:
+def _resolve(
+    settings: Settings,
+    target: Target,
+    environ: Mapping[str, str],
+    console: Console,
+    project_names: Sequence[str],
+) -> Credentials:
     chain = _Chain(settings, target, environ, console)
     if settings.trusted_publishing == "always":
         conflicts = configured_sources(settings, target, environ)
@@ -184,7 +199,7 @@ def _resolve(settings: Settings, target: Target, environ: Mapping[str, str], con
                 "trusted-publishing is `always` but other credentials are configured: " + ", ".join(conflicts) + ".",
                 hint="Remove those credentials, or set trusted-publishing to `automatic`.",
             )
-        return _trusted_publishing(settings, target, environ, console, required=True) or NO_CREDENTIALS
+        return _trusted_publishing(settings, target, environ, console, project_names) or NO_CREDENTIALS
 
     token = _secret(settings.token) or _get(environ, "UV_PUBLISH_TOKEN")
     console.mask(token)
@@ -230,20 +245,37 @@ def _resolve(settings: Settings, target: Target, environ: Mapping[str, str], con
             return Credentials(username, password, "keyring", f"keyring for {chain.known_username[1]}")  # type: ignore[index]
 
     chain.looked_at.append("trusted publishing (trusted-publishing: " + settings.trusted_publishing + ")")
-    why_not_oidc = None
+    why_not_oidc: tuple[str, str | None] | None = None  # (why, extra hint)
     if settings.trusted_publishing == "automatic":
         try:
-            minted = _trusted_publishing(settings, target, environ, console, required=False)
-        except TrustedPublishingError as exc:
-            why_not_oidc = exc.message
-            minted = None
+            minted = _trusted_publishing(settings, target, environ, console, project_names, required=False)
+        except TrustedPublishingError as exc:  # a reported one already showed its hint with the whole story
+            why_not_oidc, minted = (exc.message, None if exc.reported else exc.hint), None
         if minted is not None:
             return minted
+        if why_not_oidc is None:
+            why_not_oidc = _fork_explanation(environ)
     raise _missing(settings, target, chain, why_not_oidc)
 
 
+def _fork_explanation(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """A fork pull request has no OIDC token whatever the workflow says: the one case worth explaining when
+    `automatic` finds no token (otherwise a missing token just means trusted publishing was not set up)."""
+    if not environ.get("GITHUB_EVENT_PATH"):  # not in Actions: nothing to read, and no reason to import oidc
+        return None
+    from publisher import oidc
+
+    return oidc.fork_explanation(environ)
+
+
 def _trusted_publishing(
-    settings: Settings, target: Target, environ: Mapping[str, str], console: Console, *, required: bool
+    settings: Settings,
+    target: Target,
+    environ: Mapping[str, str],
+    console: Console,
+    project_names: Sequence[str],
+    *,
+    required: bool = True,
 ) -> Credentials | None:
     from publisher import oidc
 
@@ -251,22 +283,26 @@ def _trusted_publishing(
         if required:
             raise oidc.missing_permission_error(environ)
         return None
-    token = oidc.mint_token(target.publish_url, environ, console, settings=settings)
+    token = oidc.mint_token(target.publish_url, environ, console, settings=settings, project_names=project_names)
     return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)")
 
 
-def _missing(settings: Settings, target: Target, chain: _Chain, why_not_oidc: str | None) -> MissingCredentialsError:
+def _missing(
+    settings: Settings, target: Target, chain: _Chain, why_not_oidc: tuple[str, str | None] | None
+) -> MissingCredentialsError:
     where = f"index `{target.index_name}` ({target.display_url})" if target.index_name else target.display_url
     lines = [f"Missing credentials for {where}. Looked for, in order:"]
     lines += [f"  {n}. {name}" for n, name in enumerate(chain.looked_at, start=1)]
     if chain.known_username:
         lines.append(f"Found a username in {chain.known_username[1]} but no password for it.")
     if why_not_oidc:
-        lines.append(f"Trusted publishing was not possible: {why_not_oidc}")
+        lines.append(f"Trusted publishing was not possible: {why_not_oidc[0]}")
     prefix = target.env_prefix or "UV_PUBLISH"
     hint = (
         f"Set {prefix}_USERNAME and {prefix}_PASSWORD in the step's `env:` from repository secrets, "
         "or pass `token` for an API token. For PyPI/TestPyPI, trusted publishing needs no secret: give the job "
         "`permissions: id-token: write` and register the workflow as a trusted publisher on the index."
     )
+    if why_not_oidc and why_not_oidc[1]:
+        hint += "\n" + why_not_oidc[1]
     return MissingCredentialsError("\n".join(lines), hint=hint)

@@ -13,6 +13,9 @@ class PublishError(Exception):
 
     exit_code = 1
     title = "Publishing failed"
+    # True once the full explanation was annotated and written to the job summary where it happened (trusted
+    # publishing does this, with more detail than the message carries): run.main then does not annotate it again.
+    reported = False
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)

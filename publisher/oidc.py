@@ -8,13 +8,14 @@ The protocol is PyPI's, shared by uv, twine and pypa's action, and any index may
 3. POST `{origin}/_/oidc/mint-token` `{"token": <JWT>}` -> `{"success": true, "token": "pypi-..."}`, or on refusal
    `{"message": ..., "errors": [{"code": ..., "description": ...}]}`.
 
-PyPI's minted tokens live 15 minutes. We mint right before uploading and a run's uploads fit in that window, so
-there is no renewal (twine renews because its uploads can start much later than its credential lookup).
+PyPI's minted tokens live 15 minutes. We mint right before uploading (after every dist is validated), so a run's
+uploads normally fit in that window; there is no renewal yet (twine renews a token shortly before it expires).
 
 Both the JWT and the minted token are masked the moment we hold them and appear in no message: a JWT can be
-exchanged for an upload token by anyone who sees it before it expires. Each failure is reported three ways, as
-pypa's action does: an error annotation with the whole explanation, the same text in the job summary, and a
-TrustedPublishingError whose shorter message credentials.py can quote.
+exchanged for an upload token by anyone who sees it before it expires. Each failure of the exchange is reported
+where it happens, as pypa's action does: an error annotation with the whole explanation and the same text in the
+job summary. The TrustedPublishingError raised then is marked `reported` (run.main does not annotate it twice) and
+carries a shorter message that credentials.py quotes when `automatic` mode falls through to missing credentials.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import base64
 import json
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
+from packaging.utils import canonicalize_name
 
 from publisher import USER_AGENT
 from publisher.console import Console
@@ -170,7 +173,17 @@ See {TROUBLESHOOTING_URL}"""
 
 _PUBLISHER_LINK = """\
 To register this workflow as a trusted publisher, open this link logged in as an owner of the project (it fills \
-in the owner, repository and workflow file name; add the environment if the job uses one):
+in the owner, repository and workflow file name{environment}):
+
+{links}
+
+If the project does not exist on {site} yet, add a *pending* publisher with the same values and the project name \
+instead: {pending}"""
+
+_PENDING_PUBLISHER_LINK = """\
+To register this workflow as a trusted publisher, open this link logged in to {site} (it fills in the owner, \
+repository and workflow file name{environment}). For a project that already exists, add the publisher on the \
+project's own Publishing settings page instead; for a new one, enter the project name to create it on first upload:
 
 {links}"""
 
@@ -183,7 +196,9 @@ This job runs inside a reusable workflow: `workflow_ref` is `{workflow_ref}` but
 reusable workflow's file (`{job_workflow_file}`) rather than the calling workflow, and a reusable workflow from \
 another repository cannot be used. See {troubleshooting}"""
 
-_EVENTS_FROM_PULL_REQUESTS = frozenset({"pull_request", "pull_request_target"})
+# Events that run with a fork's restricted permissions (no secrets, no ID token) when the pull request comes from a
+# fork. Not `pull_request_target` nor `workflow_run`: those run in the base repository and can get a token.
+_EVENTS_FROM_PULL_REQUESTS = frozenset({"pull_request", "pull_request_review", "pull_request_review_comment"})
 
 
 def available(environ: Mapping[str, str]) -> bool:
@@ -191,13 +206,21 @@ def available(environ: Mapping[str, str]) -> bool:
     return bool(environ.get(REQUEST_URL)) and bool(environ.get(REQUEST_TOKEN))
 
 
+def fork_explanation(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(message, hint) when this run is for a pull request from a fork, which never gets an OIDC token."""
+    fork = fork_pull_request(environ)
+    if fork is None:
+        return None
+    return _FORK_MESSAGE.format(**fork), _FORK_HINT
+
+
 def missing_permission_error(environ: Mapping[str, str]) -> TrustedPublishingError:
     """Why there is no OIDC token: a fork pull request first (no permission fixes that), then not in Actions."""
     names = {"request_url": REQUEST_URL, "request_token": REQUEST_TOKEN}
-    fork = fork_pull_request(environ)
+    fork = fork_explanation(environ)
     if fork is not None:
-        message = _FORK_MESSAGE.format(**fork) + "\n\n" + _PERMISSION_MESSAGE.format(**names)
-        return TrustedPublishingError(message, hint=_FORK_HINT, exit_code=2)
+        message, hint = fork
+        return TrustedPublishingError(message + "\n\n" + _PERMISSION_MESSAGE.format(**names), hint=hint, exit_code=2)
     if environ.get("GITHUB_ACTIONS") != "true":
         return TrustedPublishingError(_NOT_IN_ACTIONS_MESSAGE.format(**names), hint=_NOT_IN_ACTIONS_HINT, exit_code=2)
     return TrustedPublishingError(_PERMISSION_MESSAGE.format(**names), hint=_PERMISSION_HINT, exit_code=2)
@@ -254,7 +277,10 @@ def _workflow_file(ref: object) -> str | None:
 
 
 def publisher_links(publish_url: str, claims: Mapping[str, Any], project_names: Sequence[str] = ()) -> list[str]:
-    """PyPI's prefilled "add a trusted publisher" page: per project if names are known, else the pending form."""
+    """PyPI's prefilled "add a trusted publisher" page: per project if names are known, else the pending form.
+
+    Project names are normalised as PyPI spells them in its URLs (`Demo_Pkg` -> `demo-pkg`), each listed once.
+    """
     site = PYPI_SITES.get(hostname(publish_url))
     owner, repository = claims.get("repository_owner"), claims.get("repository")
     workflow = _workflow_file(claims.get("job_workflow_ref")) or _workflow_file(claims.get("workflow_ref"))
@@ -270,7 +296,25 @@ def publisher_links(publish_url: str, claims: Mapping[str, Any], project_names: 
     )
     if not project_names:
         return [f"{site}/manage/account/publishing/?{query}"]
-    return [f"{site}/manage/project/{name}/settings/publishing/?{query}" for name in dict.fromkeys(project_names)]
+    names = dict.fromkeys(canonicalize_name(name) for name in project_names)
+    return [f"{site}/manage/project/{name}/settings/publishing/?{query}" for name in names]
+
+
+def publisher_help(publish_url: str, claims: Mapping[str, Any], project_names: Sequence[str] = ()) -> str | None:
+    """The paragraph that points a PyPI/TestPyPI user at the prefilled trusted-publisher form, or None."""
+    links = publisher_links(publish_url, claims, project_names)
+    if not links:
+        return None
+    site = PYPI_SITES[hostname(publish_url)]
+    environment = claims.get("environment")
+    names = {
+        "links": "\n".join(f"- {link}" for link in links),
+        "site": site,
+        "environment": f"; also enter the environment name `{environment}`" if environment else "",
+    }
+    if not project_names:
+        return _PENDING_PUBLISHER_LINK.format(**names)
+    return _PUBLISHER_LINK.format(pending=f"{site}/manage/account/publishing/", **names)
 
 
 def reusable_workflow_warning(claims: Mapping[str, Any]) -> str | None:
@@ -334,6 +378,7 @@ class _Exchange:
         self.publish_url = publish_url
         self.base = origin(publish_url)
         self.attempts = attempts
+        self.expires: float | None = None  # epoch seconds, when the index says (PyPI does)
 
     def fail(
         self, title: str, details: str, hint: str, *, short: str | None = None, exit_code: int = 1
@@ -341,7 +386,9 @@ class _Exchange:
         """Annotate and summarise the whole explanation; the exception carries the short form for quoting."""
         self.console.error(f"{details}\n\n{hint}", title=title)
         self.console.summary(f"### {title}\n\n{details}\n\n{hint}\n")
-        return TrustedPublishingError(short or details, hint=hint, exit_code=exit_code)
+        error = TrustedPublishingError(short or details, hint=hint, exit_code=exit_code)
+        error.reported = True
+        return error
 
     def pause(self, attempt: int, what: str, reason: str, response: httpx.Response | None = None) -> None:
         delay = _retry_after(response)
@@ -446,6 +493,9 @@ class _Exchange:
         token = payload.get("token") if isinstance(payload, dict) else None
         if response.status_code == 200 and isinstance(token, str) and token:
             self.console.mask(token)
+            expires = payload.get("expires") if isinstance(payload, dict) else None
+            if isinstance(expires, int | float) and not isinstance(expires, bool):
+                self.expires = float(expires)
             return token
         errors = payload.get("errors") if isinstance(payload, dict) else None
         if response.status_code == 200 or not isinstance(errors, list) or not errors:
@@ -468,9 +518,9 @@ class _Exchange:
         )
         if warning:
             details += "\n\n" + warning
-        links = publisher_links(self.publish_url, claims, project_names)
-        if links:
-            details += "\n\n" + _PUBLISHER_LINK.format(links="\n".join(f"- {link}" for link in links))
+        link_help = publisher_help(self.publish_url, claims, project_names)
+        if link_help:
+            details += "\n\n" + link_help
         short = f"The index at {self.base} refused the OIDC token: " + "; ".join(f"{c}: {d}" for c, d in reasons)
         raise self.fail("Trusted publishing: token exchange refused", details, _MINT_REFUSED_HINT, short=short)
 
@@ -501,5 +551,15 @@ def mint_token(
             audience = exchange.audience()
             console.debug(f"OIDC audience: {audience}")
             token = exchange.mint(environ, audience, project_names)
-            console.info("Minted a short-lived upload token (valid for about 15 minutes on PyPI).")
+            console.info(f"Minted a short-lived upload token ({_validity(exchange.expires)}).")
     return token
+
+
+def _validity(expires: float | None) -> str:
+    if expires is None:
+        return "valid for about 15 minutes on PyPI"
+    try:
+        until = datetime.fromtimestamp(expires, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return "valid for about 15 minutes on PyPI"
+    return f"valid until {until:%H:%M:%S} UTC"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -77,8 +78,16 @@ def summary_markdown(report: Report) -> str:
             result = r.status + (f": {r.detail}" if r.detail else "")
             lines.append(f"| `{r.filename}` | {human_size(r.size)} | `{r.sha256}` | {result.replace('|', '/')} |")
     if report.error:
-        lines += ["", "**Error**", "", "```", report.error, "```"]
+        fence = code_fence(report.error)
+        lines += ["", "**Error**", "", fence, report.error, fence]
     return "\n".join(lines) + "\n"
+
+
+def code_fence(text: str) -> str:
+    """A backtick fence longer than any backtick run in `text`, so a message quoting Markdown (```yaml) cannot
+    close the block early: at least four backticks, as a message may well hold three."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(4, longest + 1)
 
 
 def terminal_lines(report: Report) -> list[str]:

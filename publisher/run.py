@@ -70,7 +70,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
         for dist in dists:
             check(dist)
 
-    credentials = resolve_credentials(settings, target, environ, console)
+    credentials = resolve_credentials(settings, target, environ, console, project_names=[d.name for d in dists])
     report.auth_method = credentials.method
     _refuse_plain_http(settings, target, credentials.auth is not None)
 
@@ -193,7 +193,8 @@ def main(settings: Settings, environ: Mapping[str, str], console: Console) -> in
     try:
         publish(settings, environ, console, report)
     except PublishError as exc:
-        console.error(str(exc), title=exc.title)
+        if not exc.reported:  # a reported error already has its (longer) annotation: one per failure
+            console.error(str(exc), title=exc.title)
         report.error = str(exc)
         code = exc.exit_code
     except Exception as exc:  # a bug of ours: still report, never a raw traceback with values in it

@@ -143,6 +143,9 @@ def test_exchange_returns_the_minted_token_masked(github: FakeGitHubOIDC, index:
     assert not console.of("error")
     assert not console.of("warning")
     assert not console.of("summary")
+    (expiry,) = [line for line in console.of("info") if "Minted" in line]
+    until = time.strftime("%H:%M:%S", time.gmtime(next(iter(index.minted.values()))))
+    assert f"valid until {until} UTC" in expiry
     _assert_no_secrets(github, index, console.text)
 
 
@@ -216,12 +219,14 @@ def test_audience_failures_name_the_url_and_stop_before_github(
     assert url in error.message
     assert error.exit_code == 1
     assert error.hint
+    assert error.reported  # annotated and summarised here, so run.main must not annotate it again
     assert console.titles("error") == [title]
     (annotation,) = console.of("error")
     (summary,) = console.of("summary")
-    assert url in annotation
-    assert phrase in annotation
-    assert url in summary
+    for text in (annotation, summary):
+        assert url in text
+        assert phrase in text
+        assert error.hint in text
     assert summary.startswith(f"### {title}")
     assert not github.requests
     expected_attempts = 2 if status == 500 else 1
@@ -334,10 +339,14 @@ def test_every_error_code_is_shown_and_missing_claims_say_so(
     error = _raise(index, _env(github), console)
 
     assert "invalid-publisher: no corresponding publisher; invalid-environment: environment mismatch" in error.message
+    (annotation,) = console.of("error")
     (summary,) = console.of("summary")
-    assert "- `invalid-publisher`: no corresponding publisher\n- `invalid-environment`: environment mismatch" in summary
-    assert "- `environment`: `MISSING`" in summary
-    assert "- `repository_owner_id`: `MISSING`" in summary
+    for text in (annotation, summary):
+        assert (
+            "- `invalid-publisher`: no corresponding publisher\n- `invalid-environment`: environment mismatch" in text
+        )
+        assert "- `environment`: `MISSING`" in text
+        assert "- `repository_owner_id`: `MISSING`" in text
     _assert_no_secrets(github, index, console.text, str(error))
 
 
@@ -372,8 +381,12 @@ def test_reusable_workflow_warning_on_refusal(github: FakeGitHubOIDC, index: Fak
     assert "`publish-reusable.yml`" in warning
     assert github.claims["workflow_ref"] in warning
     assert console.titles("warning") == ["Trusted publishing from a reusable workflow"]
+    (annotation,) = console.of("error")
     (summary,) = console.of("summary")
-    assert "reusable workflow" in summary
+    for text in (annotation, summary):
+        assert "reusable workflow" in text
+        assert "`publish-reusable.yml`" in text
+        assert github.claims["workflow_ref"] in text
     _assert_no_secrets(github, index, console.text, str(error))
 
 
@@ -391,9 +404,9 @@ def test_pypi_hosts_get_a_prefilled_trusted_publisher_link() -> None:
     assert oidc.publisher_links("https://upload.pypi.org/legacy/", claims) == [
         f"https://pypi.org/manage/account/publishing/?{base}"
     ]
-    assert oidc.publisher_links("https://test.pypi.org/legacy/", claims, ["demo", "demo", "other"]) == [
+    assert oidc.publisher_links("https://test.pypi.org/legacy/", claims, ["demo", "Demo_Pkg", "demo-pkg"]) == [
         f"https://test.pypi.org/manage/project/demo/settings/publishing/?{base}",
-        f"https://test.pypi.org/manage/project/other/settings/publishing/?{base}",
+        f"https://test.pypi.org/manage/project/demo-pkg/settings/publishing/?{base}",  # as PyPI spells it, once
     ]
     assert oidc.publisher_links("https://pypi.example.com/legacy/", claims) == []
     assert oidc.publisher_links("https://upload.pypi.org/legacy/", {}) == []
@@ -406,12 +419,27 @@ def test_pypi_link_is_in_the_refusal_for_pypi_hosts(
     index.publisher = Publisher("octo-org/other-repo")
     monkeypatch.setitem(oidc.PYPI_SITES, "127.0.0.1", "https://pypi.org")
     console = RecordingConsole()
-    _raise(index, _env(github), console, project_names=["demo-pkg"])
+    _raise(index, _env(github), console, project_names=["Demo_Pkg"])
+    (annotation,) = console.of("error")
     (summary,) = console.of("summary")
-    assert (
-        "https://pypi.org/manage/project/demo-pkg/settings/publishing/?provider=github&owner=octo-org"
-        "&repository=octo-repo&workflow_filename=release.yml"
-    ) in summary
+    for text in (annotation, summary):
+        assert (
+            "https://pypi.org/manage/project/demo-pkg/settings/publishing/?provider=github&owner=octo-org"
+            "&repository=octo-repo&workflow_filename=release.yml"
+        ) in text
+        assert "environment name `pypi`" in text  # not prefilled by the link: say what to type
+        assert "pending* publisher" in text
+        assert "https://pypi.org/manage/account/publishing/" in text
+
+
+def test_without_project_names_the_link_is_the_pending_publisher_form() -> None:
+    claims = default_claims(environment=None)
+    text = oidc.publisher_help("https://upload.pypi.org/legacy/", claims)
+    assert text is not None
+    assert "https://pypi.org/manage/account/publishing/?provider=github" in text
+    assert "project name" in text
+    assert "environment name" not in text
+    assert oidc.publisher_help("https://pypi.example.com/legacy/", claims) is None
 
 
 def test_claims_are_decoded_without_verification() -> None:
@@ -478,7 +506,7 @@ def _event(tmp_path: Path, head: str | None, base: str = "octo-org/octo-repo", f
     return path
 
 
-@pytest.mark.parametrize("event_name", ["pull_request", "pull_request_target"])
+@pytest.mark.parametrize("event_name", ["pull_request", "pull_request_review", "pull_request_review_comment"])
 def test_missing_variables_on_a_fork_pull_request_explain_forks(tmp_path: Path, event_name: str) -> None:
     env = {
         "GITHUB_ACTIONS": "true",
@@ -495,6 +523,20 @@ def test_missing_variables_on_a_fork_pull_request_explain_forks(tmp_path: Path, 
     assert "release" in hint
     assert "tag" in hint
     assert error.exit_code == 2
+    assert not error.reported  # nothing printed yet: run.main annotates it, once
+
+
+def test_pull_request_target_is_not_treated_as_a_fork(tmp_path: Path) -> None:
+    """pull_request_target runs in the base repository, where `id-token: write` does work: say so, not "fork"."""
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "pull_request_target",
+        "GITHUB_EVENT_PATH": str(_event(tmp_path, "someone/octo-repo")),
+    }
+    assert oidc.fork_pull_request(env) is None
+    error = oidc.missing_permission_error(env)
+    assert "fork" not in error.message
+    assert "id-token: write" in (error.hint or "")
 
 
 def test_fork_detection_edge_cases(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Trusted publishing end to end: the action's entrypoint, a fake GitHub token service and a fake PyPI-like index
-that only accepts uploads with the token it minted. Exit status, outputs, job summary and secrecy are checked."""
+that only accepts uploads with the token it minted. Exit status, outputs, job summary and secrecy are checked, and
+every diagnostic is checked twice: in its one `::error` annotation (decoded) and in the job summary."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
 
+from publisher import oidc, report, run
+from publisher.settings import build_settings
 from tests.fakes.github_oidc import FakeGitHubOIDC
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
 from tests.support.builders import build_sdist, build_wheel
@@ -19,7 +23,19 @@ from tests.support.runner import ActionRun, run_action
 pytestmark = pytest.mark.timeout(120)
 
 MASK = re.compile(r"^::add-mask ?::(.*)$", re.M)  # github-action-utils writes `::add-mask ::value`
+ANNOTATION = re.compile(r"^::(error|warning)(?: ([^:]*))?::(.*)$", re.M)
 NO_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""}  # as in a job without id-token
+PERMISSION_SNIPPET = "    jobs:\n      publish:\n        permissions:\n          id-token: write"
+CLAIM_NAMES = (
+    "sub",
+    "repository",
+    "repository_owner",
+    "repository_owner_id",
+    "workflow_ref",
+    "job_workflow_ref",
+    "ref",
+    "environment",
+)
 
 
 @pytest.fixture
@@ -61,6 +77,40 @@ def _visible(run: ActionRun) -> str:
     return "\n".join([MASK.sub("", run.stdout), run.stderr, run.summary, json.dumps(run.outputs)])
 
 
+def _unescape(value: str) -> str:
+    """Undo the workflow-command escaping (`%25` last, so an escaped `%0A` in the text stays as written)."""
+    for escaped, plain in (("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ","), ("%25", "%")):
+        value = value.replace(escaped, plain)
+    return value
+
+
+def _annotations(run: ActionRun, level: str = "error") -> list[tuple[str, str]]:
+    """(title, message) of every `::error` (or `::warning`) annotation in the log, decoded."""
+    found = []
+    for kind, properties, message in ANNOTATION.findall(run.stdout):
+        if kind != level:
+            continue
+        title = ""
+        for prop in (properties or "").split(","):
+            name, _, value = prop.partition("=")
+            if name.strip() == "title":
+                title = _unescape(value)
+        found.append((title, _unescape(message)))
+    return found
+
+
+def _diagnostic(run: ActionRun, title: str, *phrases: str) -> str:
+    """The run's one error annotation has `title` and every phrase, and so does the job summary; returns it."""
+    annotations = _annotations(run)
+    assert len(annotations) == 1, annotations  # one failure, one annotation (not one per layer it went through)
+    (found_title, message) = annotations[0]
+    assert found_title == title
+    for phrase in phrases:
+        assert phrase in message, f"{phrase!r} not in the annotation:\n{message}"
+        assert phrase in run.summary, f"{phrase!r} not in the job summary:\n{run.summary}"
+    return message
+
+
 def _assert_secrets_hidden(run: ActionRun, github: FakeGitHubOIDC, index: FakeTrustedIndex) -> None:
     visible = _visible(run)
     for secret in [*github.issued, *index.minted, github.request_token]:
@@ -84,6 +134,9 @@ def test_publishes_with_the_minted_token(github: FakeGitHubOIDC, index: FakeTrus
     assert json.loads(run.outputs["published"]) == [d.name for d in dists]
     assert len(index.minted) == 1
     assert github.requests[0].query["audience"] == ["pypi"]
+    assert not _annotations(run)
+    assert not _annotations(run, "warning")
+    assert "Minted a short-lived upload token (valid until" in run.stdout
     _assert_secrets_hidden(run, github, index)
 
 
@@ -108,9 +161,14 @@ def test_automatic_without_variables_falls_through_to_missing_credentials(
 ) -> None:
     run = run_action(tp_workspace, _inputs(index), env=NO_OIDC)
     assert run.returncode == 2
-    assert "Missing credentials" in run.stdout
-    assert "trusted publishing (trusted-publishing: automatic)" in run.stdout
-    assert "id-token: write" in run.stdout  # the missing-credentials hint still points at trusted publishing
+    message = _diagnostic(
+        run,
+        "Missing credentials",
+        "trusted publishing (trusted-publishing: automatic)",
+        "id-token: write",  # the missing-credentials hint still points at trusted publishing
+    )
+    assert "fork" not in message
+    assert "Trusted publishing was not possible" not in message  # not set up is not a failure to explain
     assert not index.requests
     assert not index.files
 
@@ -118,39 +176,69 @@ def test_automatic_without_variables_falls_through_to_missing_credentials(
 def test_always_without_variables_explains_the_permission(index: FakeTrustedIndex, tp_workspace: Path) -> None:
     run = run_action(tp_workspace, _inputs(index, "always"), env=NO_OIDC)
     assert run.returncode == 2
-    assert "ACTIONS_ID_TOKEN_REQUEST_URL" in run.stdout
-    assert "permissions:" in run.stdout
-    assert "id-token: write" in run.stdout
+    _diagnostic(
+        run,
+        "Trusted publishing failed",
+        "ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set",
+        PERMISSION_SNIPPET,  # the YAML, indentation intact, in the annotation and in the summary
+        oidc.GITHUB_PERMISSIONS_URL,
+    )
     assert not index.requests
     assert json.loads(run.outputs["published"]) == []
 
 
-def test_fork_pull_request_explains_forks(index: FakeTrustedIndex, tp_workspace: Path, tmp_path: Path) -> None:
+def _fork_event(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `pull_request` run for a pull request from someone's fork (no OIDC variables)."""
     event = tmp_path / "event.json"
     pull = {
         "head": {"repo": {"full_name": "someone/octo-repo", "fork": True}},
         "base": {"repo": {"full_name": "octo-org/octo-repo", "fork": False}},
     }
     event.write_text(json.dumps({"pull_request": pull}), encoding="utf-8")
-    env = {**NO_OIDC, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)}
-    run = run_action(tp_workspace, _inputs(index, "always"), env=env)
+    return {**NO_OIDC, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)}
+
+
+FORK_PHRASES = (
+    "pull request from the fork `someone/octo-repo` into `octo-org/octo-repo`",
+    "never gives workflows running for pull requests from forks an OIDC token",
+    "a tag push",
+    "a release",
+    "workflow_dispatch",
+)
+
+
+def test_fork_pull_request_explains_forks(index: FakeTrustedIndex, tp_workspace: Path, tmp_path: Path) -> None:
+    run = run_action(tp_workspace, _inputs(index, "always"), env=_fork_event(tmp_path))
     assert run.returncode == 2
-    assert "someone/octo-repo" in run.stdout
-    assert "fork" in run.stdout
-    assert "workflow_dispatch" in run.stdout
+    _diagnostic(run, "Trusted publishing failed", *FORK_PHRASES)
     assert not index.requests
 
 
-def test_audience_404_says_the_index_has_no_trusted_publishing(
-    github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path
+def test_fork_pull_request_in_automatic_mode_says_why_credentials_are_missing(
+    index: FakeTrustedIndex, tp_workspace: Path, tmp_path: Path
 ) -> None:
-    index.audience_status = 404
-    run = run_action(tp_workspace, _inputs(index, "always"), env=github.env)
+    run = run_action(tp_workspace, _inputs(index), env=_fork_event(tmp_path))
+    assert run.returncode == 2
+    _diagnostic(run, "Missing credentials", "Trusted publishing was not possible", *FORK_PHRASES)
+    assert not index.requests
+
+
+@pytest.mark.parametrize(
+    ("status", "title", "phrase"),
+    [
+        (404, "Trusted publishing not supported", "does not support trusted publishing"),
+        (403, "Trusted publishing disabled", "supports trusted publishing but has it disabled"),
+        (500, "Trusted publishing: unexpected answer", "did not say which OIDC audience to request"),
+    ],
+)
+def test_audience_failures_name_the_url(
+    github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path, status: int, title: str, phrase: str
+) -> None:
+    index.audience_status = status
+    run = run_action(tp_workspace, _inputs(index, "always", retries="0"), env=github.env)
     assert run.returncode == 1
     url = f"{index.url}/_/oidc/audience"
-    assert "does not support trusted publishing" in run.stdout
-    assert url in run.stdout
-    assert "does not support trusted publishing" in run.summary
+    _diagnostic(run, title, phrase, f"{url} answered {status}")
     assert not github.requests
     assert not index.files
 
@@ -161,9 +249,11 @@ def test_audience_404_with_automatic_ends_as_missing_credentials(
     index.audience_status = 404
     run = run_action(tp_workspace, _inputs(index), env=github.env)
     assert run.returncode == 2
-    assert "Missing credentials" in run.stdout
-    assert "Trusted publishing was not possible" in run.stdout
-    assert "does not support trusted publishing" in run.stdout
+    errors = _annotations(run)
+    assert [title for title, _ in errors] == ["Trusted publishing not supported", "Missing credentials"]
+    assert "Trusted publishing was not possible" in errors[1][1]
+    assert "does not support trusted publishing" in errors[1][1]
+    assert "Trusted publishing was not possible" in run.summary
     assert not index.files
 
 
@@ -172,13 +262,16 @@ def test_mint_refusal_dumps_the_claims(github: FakeGitHubOIDC, index: FakeTruste
     run = run_action(tp_workspace, _inputs(index, "always"), env=github.env)
 
     assert run.returncode == 1
-    for text in (run.stdout, run.summary):
-        assert "invalid-publisher" in text
-        assert "valid token, but no corresponding publisher" in text
-        assert "`sub`: `repo:octo-org/octo-repo:environment:pypi`" in text
-        assert "`repository`: `octo-org/octo-repo`" in text
-        assert "`job_workflow_ref`: `octo-org/octo-repo/.github/workflows/release.yml@refs/tags/v1.0.0`" in text
-        assert "`environment`: `pypi`" in text
+    claims = [f"- `{name}`: `{github.claims[name]}`" for name in CLAIM_NAMES]
+    _diagnostic(
+        run,
+        "Trusted publishing: token exchange refused",
+        "- `invalid-publisher`: valid token, but no corresponding publisher",
+        *claims,
+        "- `sub`: `repo:octo-org/octo-repo:environment:pypi`",
+        oidc.TROUBLESHOOTING_URL,
+    )
+    assert not _annotations(run, "warning")  # not a reusable workflow
     assert not index.files
     assert not index.minted
     assert json.loads(run.outputs["published"]) == []
@@ -191,7 +284,12 @@ def test_always_with_a_username_is_a_configuration_error(
     inputs = _inputs(index, "always", username="someone", password="s3cret-Passw0rd")
     run = run_action(tp_workspace, inputs, env=github.env)
     assert run.returncode == 2
-    assert "other credentials are configured" in run.stdout
+    _diagnostic(
+        run,
+        "Configuration error",
+        "trusted-publishing is `always` but other credentials are configured: `username` input / `password` input",
+        "set trusted-publishing to `automatic`",
+    )
     assert "s3cret-Passw0rd" not in _visible(run)
     assert not github.requests
     assert not index.requests
@@ -206,3 +304,91 @@ def test_explicit_token_wins_over_trusted_publishing_in_automatic(
     assert run.outputs["auth-method"] == "token"
     assert not github.requests
     assert "pypi-configured-but-unknown" not in _visible(run)
+
+
+def test_reusable_workflow_is_warned_about_and_explained(
+    github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path
+) -> None:
+    """The publisher names the calling workflow (release.yml), PyPI matches the reusable one: refused, and why."""
+    reusable = "octo-org/octo-repo/.github/workflows/publish-reusable.yml@refs/tags/v1.0.0"
+    github.claims["job_workflow_ref"] = reusable
+    run = run_action(tp_workspace, _inputs(index, "always"), env=github.env)
+
+    assert run.returncode == 1
+    phrases = ("runs inside a reusable workflow", f"`job_workflow_ref` is `{reusable}`", "`publish-reusable.yml`")
+    _diagnostic(run, "Trusted publishing: token exchange refused", "invalid-publisher", *phrases)
+    ((title, warning),) = _annotations(run, "warning")
+    assert title == "Trusted publishing from a reusable workflow"
+    for phrase in phrases:
+        assert phrase in warning
+    _assert_secrets_hidden(run, github, index)
+
+
+class _Recorder:
+    """An in-process console: records annotations and the summary (the action's own console is tested above)."""
+
+    verbose = False
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str | None, str]] = []
+        self.summaries: list[str] = []
+        self.masked: list[str] = []
+
+    def mask(self, secret: str | None) -> None:
+        if secret:
+            self.masked.append(secret)
+
+    def info(self, message: str) -> None:
+        pass
+
+    def debug(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str, title: str | None = None) -> None:
+        pass
+
+    def error(self, message: str, title: str | None = None) -> None:
+        self.errors.append((title, message))
+
+    def group(self, title: str) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def set_output(self, name: str, value: str) -> None:
+        pass
+
+    def summary(self, markdown: str) -> None:
+        self.summaries.append(markdown)
+
+
+def test_the_publisher_link_names_the_projects_being_published(
+    github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline hands the dists' project names to the exchange. In process, so that the loopback index can pass
+    for upload.pypi.org when the link is built (every request still goes to 127.0.0.1)."""
+    monkeypatch.setitem(oidc.PYPI_SITES, "127.0.0.1", "https://pypi.org")
+    index.publisher = Publisher("octo-org/another-repo", "release.yml")
+    settings = build_settings(
+        {**_inputs(index, "always"), "working-directory": str(tp_workspace)},
+    )
+    console = _Recorder()
+
+    assert run.main(settings, {**github.env, "GITHUB_ACTIONS": "true"}, console) == 1
+    link = (
+        "https://pypi.org/manage/project/tp-demo/settings/publishing/?provider=github&owner=octo-org"
+        "&repository=octo-repo&workflow_filename=release.yml"
+    )
+    ((title, annotation),) = console.errors
+    assert title == "Trusted publishing: token exchange refused"
+    assert link in annotation
+    assert any(link in summary for summary in console.summaries)
+    assert annotation.count("/manage/project/") == 1  # a wheel and an sdist of one project: one link
+
+
+@pytest.mark.parametrize("error", ["plain", "quotes ```yaml\npermissions: {}\n``` inline", "a ```` longer run"])
+def test_the_summary_error_block_cannot_be_closed_by_the_message(error: str) -> None:
+    markdown = report.summary_markdown(report.Report(publish_url="https://upload.example/", error=error))
+    fence = report.code_fence(error)
+    assert len(fence) >= 4
+    assert f"\n{fence}\n{error}\n{fence}\n" in markdown
+    inner = markdown.split(f"\n{fence}\n", 1)[1].rsplit(f"\n{fence}\n", 1)[0]
+    assert fence not in inner  # the message holds no backtick run as long as the fence

@@ -1,0 +1,558 @@
+"""README's "Troubleshooting" section is keyed by the messages the tool prints; these tests keep the two in step.
+
+Each entry is a heading holding the message as the user sees it (placeholders such as `<index>` for the parts that
+vary) followed by a line naming the annotation title and the exit status:
+
+    #### ``Index not found: `<index>`. Found indexes: <names> (in <file>).``
+
+    Error *Index not resolved*, exit status 2.
+
+Most entries are produced for real here: the CLI (or the action's entrypoint, for what only happens in Actions) is
+run on the bad input against pypiserver, a local fake or nothing at all, and the entry's message (placeholders read
+as wildcards), title and exit status must match what was printed. The few entries that are not produced are checked
+against the message templates in publisher/*.py instead, so a reworded message still fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeServer, Request, Response
+from tests.fakes.github_oidc import FakeGitHubOIDC
+from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
+from tests.support.builders import Dists, build_project, make_workspace
+from tests.support.runner import run_action, run_cli
+from tests.support.servers import PypiServer, free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+SECTION = "## Troubleshooting"
+INDEX = "private-repo"
+PREFIX = "UV_INDEX_PRIVATE_REPO"
+NO_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""}
+FAST = {"PUBLISHER_RETRY_BASE_DELAY": "0.01", "PUBLISHER_READ_TIMEOUT": "5"}
+PRODUCED_AT_LEAST = 12
+
+# -- the README side ----------------------------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^#### (`+)(.+?)\1\s*$")
+_STATUS = re.compile(r"^(Error|Warning) \*(.+?)\*, exit status (\d)\.")
+_PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>")
+
+
+@dataclass(frozen=True)
+class Entry:
+    message: str  # as written in the README, placeholders included
+    severity: str  # "error" or "warning", as the terminal prints it
+    title: str
+    exit_code: int
+
+    def pieces(self) -> list[str]:
+        """The literal text between placeholders."""
+        return _PLACEHOLDER.split(self.message)
+
+    def pattern(self) -> re.Pattern[str]:
+        """How the terminal shows it: `error: <title>: <message>` at the start of a line, placeholders as wildcards."""
+        message = ".+?".join(re.escape(piece) for piece in self.pieces())
+        return re.compile(f"^{self.severity}: {re.escape(self.title)}: {message}", re.M)
+
+
+@cache
+def entries() -> tuple[Entry, ...]:
+    text = README.read_text(encoding="utf-8")
+    start = text.find(f"\n{SECTION}\n")
+    assert start != -1, f"README.md has no `{SECTION}` section"
+    end = text.find("\n## ", start + 1)
+    lines = text[start : end if end != -1 else len(text)].splitlines()
+    found = []
+    for number, line in enumerate(lines):
+        heading = _HEADING.match(line)
+        if heading is None:
+            continue
+        message = heading[2].strip() if heading[2].startswith(" ") and heading[2].endswith(" ") else heading[2]
+        following = next((line for line in lines[number + 1 :] if line.strip()), "")
+        status = _STATUS.match(following)
+        assert status is not None, f"entry `{message}`: the line after it must read `Error *Title*, exit status N.`"
+        found.append(Entry(message, status[1].lower(), status[2], int(status[3])))
+    return tuple(found)
+
+
+def entry_for(key: str) -> Entry:
+    matching = [e for e in entries() if key in e.message]
+    assert len(matching) == 1, f"{key!r} should pick exactly one troubleshooting entry, got {matching}"
+    return matching[0]
+
+
+# -- what the tool printed ----------------------------------------------------------------------------------------
+
+_COMMAND = re.compile(r"^::(error|warning)(?: ([^:]*))?::(.*)$")
+
+
+def _unescape(text: str, *, prop: bool = False) -> str:
+    if prop:
+        text = text.replace("%3A", ":").replace("%2C", ",")
+    return text.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+
+
+def terminal_form(stdout: str) -> str:
+    """Workflow-command annotations (`::error title=T::message`) rewritten as the terminal prints them."""
+    lines = []
+    for line in stdout.splitlines():
+        command = _COMMAND.match(line)
+        if command is None:
+            lines.append(line)
+            continue
+        props = dict(p.split("=", 1) for p in (command[2] or "").split(",") if "=" in p)
+        title = _unescape(props.get("title", ""), prop=True)
+        lines.append(f"{command[1]}: {title}: {_unescape(command[3])}" if title else f"{command[1]}: {command[3]}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Printed:
+    text: str
+    code: int
+
+
+class Bed:
+    """What the cases need, created on first use: a workspace, pypiserver, fakes, and the CLI or action to run."""
+
+    def __init__(self, request: pytest.FixtureRequest, tmp_path: Path, stack: list[Callable[[], None]]) -> None:
+        self.request = request
+        self.tmp = tmp_path
+        self._cleanups = stack
+
+    @cached_property
+    def dists(self) -> Dists:
+        return build_project(self.tmp / "built")
+
+    @cached_property
+    def pypiserver(self) -> PypiServer:
+        return self.request.getfixturevalue("pypiserver")  # type: ignore[no-any-return]
+
+    @cached_property
+    def nowhere(self) -> str:
+        """A loopback URL nothing listens on (connections are refused)."""
+        return f"http://127.0.0.1:{free_port()}"
+
+    def fake(self, server: FakeServer) -> FakeServer:
+        server.start()
+        self.on_teardown(server.stop)
+        return server
+
+    def on_teardown(self, cleanup: Callable[[], None]) -> None:
+        self._cleanups.append(cleanup)
+
+    def workspace(self, *, simple_url: str | None = None, upload_url: str | None = None, dists: bool = True) -> Path:
+        """A checkout declaring index `private-repo` (by default on a closed port) with the wheel and sdist."""
+        root = self.tmp / f"ws{len(list(self.tmp.glob('ws*')))}"
+        return make_workspace(
+            root,
+            simple_url=simple_url or f"{self.nowhere}/simple/",
+            upload_url=upload_url or f"{self.nowhere}/",
+            dists=list(self.dists) if dists else [],
+            index_name=INDEX,
+        )
+
+    def creds(self) -> dict[str, str]:
+        return {f"{PREFIX}_USERNAME": self.pypiserver.username, f"{PREFIX}_PASSWORD": self.pypiserver.password}
+
+    def cli(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Printed:
+        run = run_cli(list(args), cwd or self.workspace(), {**FAST, **(env or {})})
+        return Printed(run.stdout + "\n" + run.stderr, run.returncode)
+
+    def action(self, workspace: Path, inputs: dict[str, str], env: dict[str, str] | None = None) -> Printed:
+        run = run_action(workspace, inputs, {**FAST, **(env or {})})
+        return Printed(terminal_form(run.stdout) + "\n" + run.stderr, run.returncode)
+
+
+class Answering(FakeServer):
+    """A registry that gives every request the same answer."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.response = response
+
+    def handle(self, request: Request) -> Response:
+        return self.response
+
+
+CASES: dict[str, Callable[[Bed], Printed]] = {}
+
+
+def case(key: str) -> Callable[[Callable[[Bed], Printed]], Callable[[Bed], Printed]]:
+    """Register how to produce the message of the one README entry whose message contains `key`."""
+
+    def register(produce: Callable[[Bed], Printed]) -> Callable[[Bed], Printed]:
+        assert key not in CASES
+        CASES[key] = produce
+        return produce
+
+    return register
+
+
+# configuration ----------------------------------------------------------------------------------------------------
+
+
+@case("Missing credentials for")
+def _missing_credentials(bed: Bed) -> Printed:
+    return bed.cli("--index", INDEX)
+
+
+@case("is set but")
+def _password_without_username(bed: Bed) -> Printed:
+    return bed.cli("--index", INDEX, env={f"{PREFIX}_PASSWORD": "s3cret"})
+
+
+@case("Index not found:")
+def _unknown_index(bed: Bed) -> Printed:
+    return bed.cli("--index", "Private-Repo")
+
+
+@case("No indexes were found")
+def _no_indexes(bed: Bed) -> Printed:
+    workspace = bed.workspace()
+    (workspace / "pyproject.toml").write_text('[project]\nname = "demo-pkg"\nversion = "1.0.0"\n')
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("Index is missing a publish URL")
+def _no_publish_url(bed: Bed) -> Printed:
+    workspace = bed.workspace()
+    (workspace / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "{INDEX}"\nurl = "{bed.nowhere}/simple/"\n')
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("is not valid TOML")
+def _toml_syntax(bed: Bed) -> Printed:
+    workspace = bed.workspace()
+    (workspace / "pyproject.toml").write_text(f'[[tool.uv.index]\nname = "{INDEX}"\n')
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("not found (working directory")
+def _no_pyproject(bed: Bed) -> Printed:
+    workspace = bed.workspace()
+    (workspace / "pyproject.toml").unlink()
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("Refusing to send credentials over plain http")
+def _plain_http(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", "http://registry.invalid/legacy/", "-u", "alice", "-p", "s3cret")
+
+
+# the files --------------------------------------------------------------------------------------------------------
+
+
+@case("No distributions (.whl or .tar.gz) found")
+def _no_dists(bed: Bed) -> Printed:
+    return bed.cli("--index", INDEX, cwd=bed.workspace(dists=False))
+
+
+@case("Packages directory")
+def _no_packages_dir(bed: Bed) -> Printed:
+    return bed.cli("--index", INDEX, "--packages-dir", "build/dist")
+
+
+@case("No file matches")
+def _no_file_matches(bed: Bed) -> Printed:
+    return bed.cli("--index", INDEX, "dist/*.whl", cwd=bed.workspace(dists=False))
+
+
+@case("metadata says Name")
+def _renamed_project(bed: Bed) -> Printed:
+    workspace = bed.workspace(dists=False)
+    shutil.copy(bed.dists.wheel, workspace / "dist" / bed.dists.wheel.name.replace("demo_pkg", "other_pkg"))
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("metadata says Version")
+def _renamed_version(bed: Bed) -> Printed:
+    workspace = bed.workspace(dists=False)
+    shutil.copy(bed.dists.wheel, workspace / "dist" / bed.dists.wheel.name.replace("1.0.0", "1.0.1"))
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("invalid metadata:")
+def _invalid_metadata(bed: Bed) -> Printed:
+    broken = build_project(bed.tmp / "broken", readme=".. no-such-directive::\n\n`unclosed\n", readme_type="text/x-rst")
+    workspace = bed.workspace(dists=False)
+    shutil.copy(broken.wheel, workspace / "dist")
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+# the registry's answers -------------------------------------------------------------------------------------------
+
+
+@case("the registry rejected the credentials")
+def _upload_refused_credentials(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    env = {f"{PREFIX}_USERNAME": server.username, f"{PREFIX}_PASSWORD": "wrong"}
+    return bed.cli("--index", INDEX, cwd=workspace, env=env)
+
+
+@case("(looking for files of")
+def _check_url_refused(bed: Bed) -> Printed:
+    server = PypiServer(workdir=bed.tmp / "private", authenticate="update,list").start()  # reads need a password
+    bed.on_teardown(server.stop)
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    env = {
+        "UV_PUBLISH_USERNAME": server.username,
+        "UV_PUBLISH_PASSWORD": server.password,
+        f"{PREFIX}_USERNAME": server.username,  # read credentials that the check URL refuses
+        f"{PREFIX}_PASSWORD": "wrong-read-password",
+    }
+    return bed.cli("--index", INDEX, "--skip-existing", cwd=workspace, env=env)
+
+
+@case("with identical contents")
+def _identical_without_skip_existing(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    first = bed.cli("--index", INDEX, cwd=workspace, env=bed.creds())
+    assert first.code == 0, first.text
+    return bed.cli("--index", INDEX, cwd=workspace, env=bed.creds())
+
+
+@case("already exists on <url>")
+def _duplicate_without_check_url(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    args = ["--publish-url", server.upload_url, "-u", server.username, "-p", server.password]
+    first = bed.cli(*args, cwd=workspace)
+    assert first.code == 0, first.text
+    return bed.cli(*args, cwd=workspace)
+
+
+@case("already exists on the index with different contents")
+def _different_contents(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    first = bed.cli("--index", INDEX, cwd=workspace, env=bed.creds())
+    assert first.code == 0, first.text
+    rebuilt = build_project(bed.tmp / "rebuilt", readme="# demo-pkg\n\nRebuilt: same name, other bytes.\n")
+    for dist in rebuilt:
+        shutil.copy(dist, workspace / "dist" / dist.name)
+    return bed.cli("--index", INDEX, "--skip-existing", cwd=workspace, env=bed.creds())
+
+
+@case("but its contents could not be compared")
+def _skipped_without_verification(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    args = ["--publish-url", server.upload_url, "-u", server.username, "-p", server.password]
+    first = bed.cli(*args, cwd=workspace)
+    assert first.code == 0, first.text
+    return bed.cli(*args, "--skip-existing", cwd=workspace)
+
+
+@case("was redirected")
+def _redirected(bed: Bed) -> Printed:
+    fake = bed.fake(Answering(Response(308, b"", {"Location": "https://registry.example/upload/"})))
+    return bed.cli("--publish-url", f"{fake.url}/upload", "-u", "alice", "-p", "s3cret")
+
+
+@case("(after <n> attempts)")
+def _registry_kept_failing(bed: Bed) -> Printed:
+    fake = bed.fake(Answering(Response.text(503, "upstream connect error or disconnect/reset before headers")))
+    return bed.cli("--publish-url", f"{fake.url}/", "-u", "alice", "-p", "s3cret", "--retries", "2")
+
+
+@case("uploading <file>. The registry said")
+def _other_refusal(bed: Bed) -> Printed:
+    refusal = "Invalid distribution metadata: 'invalid' is an invalid value for Metadata-Version."
+    fake = bed.fake(Answering(Response.text(400, refusal)))
+    return bed.cli("--publish-url", f"{fake.url}/", "-u", "alice", "-p", "s3cret")
+
+
+@case("Could not upload")
+def _unreachable(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", f"{bed.nowhere}/", "-u", "alice", "-p", "s3cret", "--retries", "1")
+
+
+@case("Could not check")
+def _check_url_unreachable(bed: Bed) -> Printed:
+    fake = bed.fake(Answering(Response.text(200, "OK")))
+    args = ["--publish-url", f"{fake.url}/", "--check-url", f"{bed.nowhere}/simple/", "--skip-existing"]
+    return bed.cli(*args, "-u", "alice", "-p", "s3cret", "--retries", "0")
+
+
+# trusted publishing -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHubOIDC]:
+    with FakeGitHubOIDC() as fake:
+        yield fake
+
+
+def _trusted(bed: Bed, *, audience_status: int = 200, publisher: Publisher | None = None) -> Printed:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    index = FakeTrustedIndex(github.public_key, publisher=publisher, audience_status=audience_status)
+    bed.fake(index)
+    workspace = bed.workspace()
+    return bed.cli("--publish-url", index.upload_url, "--trusted-publishing", "always", cwd=workspace, env=github.env)
+
+
+@case("are not set in this job")
+def _no_id_token_permission(bed: Bed) -> Printed:
+    return bed.action(bed.workspace(), {"publish-url": f"{bed.nowhere}/", "trusted-publishing": "always"}, NO_OIDC)
+
+
+@case("this is not running in a GitHub Actions job")
+def _not_in_actions(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", f"{bed.nowhere}/", "--trusted-publishing", "always")
+
+
+@case("for a pull request from the fork")
+def _fork_pull_request(bed: Bed) -> Printed:
+    event = bed.tmp / "event.json"
+    pull = {
+        "head": {"repo": {"full_name": "someone/octo-repo", "fork": True}},
+        "base": {"repo": {"full_name": "octo-org/octo-repo", "fork": False}},
+    }
+    event.write_text(json.dumps({"pull_request": pull}), encoding="utf-8")
+    env = {**NO_OIDC, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)}
+    return bed.action(bed.workspace(), {"publish-url": f"{bed.nowhere}/", "trusted-publishing": "always"}, env)
+
+
+@case("does not support trusted publishing")
+def _audience_404(bed: Bed) -> Printed:
+    return _trusted(bed, audience_status=404)
+
+
+@case("has it disabled")
+def _audience_403(bed: Bed) -> Printed:
+    return _trusted(bed, audience_status=403)
+
+
+@case("refused to exchange GitHub's OIDC token")
+def _mint_refused(bed: Bed) -> Printed:
+    return _trusted(bed, publisher=Publisher("octo-org/another-repo", "release.yml"))
+
+
+@case("but other credentials are configured")
+def _always_with_other_credentials(bed: Bed) -> Printed:
+    return bed.cli("--index", INDEX, "--trusted-publishing", "always", "-u", "alice", "-p", "s3cret")
+
+
+@case("Refusing trusted publishing over plain http")
+def _trusted_publishing_over_http(bed: Bed) -> Printed:
+    env = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{bed.nowhere}/token?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "never-sent-request-token",
+    }
+    return bed.cli("--publish-url", "http://registry.invalid/legacy/", "--trusted-publishing", "always", env=env)
+
+
+# -- the tests ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bed]:
+    cleanups: list[Callable[[], None]] = []
+    try:
+        yield Bed(request, tmp_path, cleanups)
+    finally:
+        for cleanup in reversed(cleanups):
+            cleanup()
+
+
+@pytest.mark.parametrize("key", CASES)
+def test_readme_entry_matches_the_printed_message(key: str, bed: Bed) -> None:
+    entry = entry_for(key)
+    printed = CASES[key](bed)
+    assert entry.pattern().search(printed.text), (
+        f"README.md troubleshooting entry\n    {entry.severity}: {entry.title}: {entry.message}\n"
+        f"does not match what was printed (exit {printed.code}):\n{printed.text}"
+    )
+    assert printed.code == entry.exit_code, f"README says exit status {entry.exit_code}:\n{printed.text}"
+
+
+def _templates() -> list[str]:
+    """Every string literal in publisher/*.py, with each f-string field and `{name}` format field as `\\x00`."""
+    found = []
+    for path in sorted((ROOT / "publisher").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr):
+                found.append(
+                    "".join(
+                        part.value if isinstance(part, ast.Constant) and isinstance(part.value, str) else "\x00"
+                        for part in node.values
+                    )
+                )
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.append(re.sub(r"\{[a-z_]+\}", "\x00", node.value))
+    return found
+
+
+def _source_only() -> list[Entry]:
+    """Entries no case produces; empty when the section cannot be read (the tests below then say why)."""
+    try:
+        produced = {entry_for(key) for key in CASES}
+        return [e for e in entries() if e not in produced]
+    except AssertionError:
+        return []
+
+
+@pytest.mark.parametrize("entry", _source_only(), ids=lambda e: e.message[:50])
+def test_entries_not_produced_here_match_a_message_in_the_source(entry: Entry) -> None:
+    """The literal parts of the README's message appear, in order, in one message template of the code."""
+    pattern = re.compile(".+?".join(re.escape(piece) for piece in entry.pieces()), re.S)
+    assert any(pattern.search(template) for template in _templates()), (
+        f"no message in publisher/*.py matches the README entry `{entry.message}`"
+    )
+
+
+def test_the_section_covers_the_common_failures() -> None:
+    assert len(entries()) >= 20
+    assert len({e.message for e in entries()}) == len(entries()), "an entry is listed twice"
+    produced = [entry_for(key) for key in CASES]  # each key picks exactly one entry
+    assert len(set(produced)) == len(CASES) >= PRODUCED_AT_LEAST
+    for required in (
+        "Missing credentials for",
+        "Index not found:",
+        "Index is missing a publish URL",
+        "is not valid TOML",
+        "No distributions (.whl or .tar.gz) found",
+        "metadata says Name",
+        "invalid metadata:",
+        "Refusing to send credentials over plain http",
+        "the registry rejected the credentials",
+        "(looking for files of",
+        "already exists on <url>",
+        "already exists on the index with different contents",
+        "was redirected",
+        "(after <n> attempts)",
+        "are not set in this job",
+        "does not support trusted publishing",
+        "refused to exchange GitHub's OIDC token",
+    ):
+        assert required in CASES, f"{required!r} must be produced for real, not only checked against the source"
+
+
+def test_terminal_form_reads_workflow_commands() -> None:
+    stdout = "::error title=Trusted publishing%3A token exchange refused::first line%0Asecond 100%25\nplain line"
+    assert terminal_form(stdout) == (
+        "error: Trusted publishing: token exchange refused: first line\nsecond 100%\nplain line"
+    )
+
+
+def test_placeholders_become_wildcards() -> None:
+    entry = Entry("Index not found: `<index>`. Found indexes: <names> (in <file>).", "error", "Index not resolved", 2)
+    printed = "error: Index not resolved: Index not found: `nope`. Found indexes: `a`, `b` (in pyproject.toml).\nhint"
+    assert entry.pattern().search(printed)
+    assert not entry.pattern().search(printed.replace("Found indexes", "Indexes found"))

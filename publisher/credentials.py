@@ -298,11 +298,17 @@ def _missing(
     if why_not_oidc:
         lines.append(f"Trusted publishing was not possible: {why_not_oidc[0]}")
     prefix = target.env_prefix or "UV_PUBLISH"
-    hint = (
-        f"Set {prefix}_USERNAME and {prefix}_PASSWORD in the step's `env:` from repository secrets, "
-        "or pass `token` for an API token. For PyPI/TestPyPI, trusted publishing needs no secret: give the job "
-        "`permissions: id-token: write` and register the workflow as a trusted publisher on the index."
-    )
+    if settings.front_end == "action":
+        hint = (
+            f"Set {prefix}_USERNAME and {prefix}_PASSWORD in the step's `env:` from repository secrets, "
+            "or pass the `token` input for an API token. For PyPI/TestPyPI, trusted publishing needs no secret: give "
+            "the job `permissions: id-token: write` and register the workflow as a trusted publisher on the index."
+        )
+    else:
+        hint = (
+            f"Export {prefix}_USERNAME and {prefix}_PASSWORD, pass -u/-p, or pass --token (UV_PUBLISH_TOKEN) for an "
+            "API token. Trusted publishing works only inside a GitHub Actions job with `permissions: id-token: write`."
+        )
     if why_not_oidc and why_not_oidc[1]:
         hint += "\n" + why_not_oidc[1]
     return MissingCredentialsError("\n".join(lines), hint=hint)

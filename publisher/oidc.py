@@ -93,8 +93,8 @@ Trusted publishing needs an OpenID Connect (OIDC) token from GitHub Actions, but
 Actions job ({request_url} and {request_token} are not set)."""
 
 _NOT_IN_ACTIONS_HINT = """\
-Outside GitHub Actions, pass an API token (`token`) or a username and password, and set trusted-publishing to \
-`automatic` or `never`."""
+Outside GitHub Actions, pass an API token (--token / UV_PUBLISH_TOKEN) or a username and password (-u/-p, or \
+UV_INDEX_<NAME>_USERNAME / _PASSWORD), and use --trusted-publishing automatic or never."""
 
 _FORK_MESSAGE = """\
 This run was triggered by `{event}` for a pull request from the fork `{head}` into `{base}`. GitHub never gives \
@@ -111,8 +111,7 @@ Refusing trusted publishing over plain http to {base}: the GitHub OIDC token wou
 by anyone on the path, and it can be exchanged for an upload token until it expires."""
 
 _INSECURE_HINT = """\
-Use the index's https:// URL. If this network is trusted (a private build network), set \
-`allow-insecure-http: true`."""
+Use the index's https:// URL. If this network is trusted (a private build network), set {allow}."""
 
 _AUDIENCE_NOT_FOUND = """\
 {url} answered 404 Not Found: the index at {base} does not support trusted publishing (it has no OIDC audience \
@@ -224,6 +223,10 @@ def missing_permission_error(environ: Mapping[str, str]) -> TrustedPublishingErr
     if environ.get("GITHUB_ACTIONS") != "true":
         return TrustedPublishingError(_NOT_IN_ACTIONS_MESSAGE.format(**names), hint=_NOT_IN_ACTIONS_HINT, exit_code=2)
     return TrustedPublishingError(_PERMISSION_MESSAGE.format(**names), hint=_PERMISSION_HINT, exit_code=2)
+
+
+def _allow_label(settings: Settings) -> str:
+    return "`allow-insecure-http: true`" if settings.front_end == "action" else "--allow-insecure-http"
 
 
 def fork_pull_request(environ: Mapping[str, str]) -> dict[str, str] | None:
@@ -543,7 +546,8 @@ def mint_token(
     console.mask(environ[REQUEST_TOKEN])
     base = origin(publish_url)
     if base.startswith("http://") and not is_loopback(base) and not settings.allow_insecure_http:
-        raise TrustedPublishingError(_INSECURE_MESSAGE.format(base=base), hint=_INSECURE_HINT, exit_code=2)
+        hint = _INSECURE_HINT.format(allow=_allow_label(settings))
+        raise TrustedPublishingError(_INSECURE_MESSAGE.format(base=base), hint=hint, exit_code=2)
     attempts = settings.retries + 1
     with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False) as client:
         exchange = _Exchange(client, console, publish_url, attempts)

@@ -55,7 +55,7 @@ def _refuse_plain_http(settings: Settings, target: Target, has_credentials: bool
             f"Refusing to send credentials over plain http to {target.display_url}: anyone on the network "
             "path could read them.",
             hint="Use the registry's https:// URL. If this network is trusted (a private build network), set "
-            "`allow-insecure-http: true`.",
+            + ("`allow-insecure-http: true`." if settings.front_end == "action" else "--allow-insecure-http."),
         )
 
 

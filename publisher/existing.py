@@ -36,6 +36,8 @@ from publisher.urls import hostname, is_loopback, split_userinfo, strip_credenti
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
+# When an index publishes no sha256: the strongest it does publish (PEP 503 allows any hashlib name); md5 last.
+_PREFERRED_HASHES = ("sha512", "sha3_512", "blake2b", "sha384", "sha3_384", "sha3_256", "sha224", "sha1", "md5")
 
 
 def normalize(name: str) -> str:
@@ -222,10 +224,10 @@ class Checker:
         """(algorithm, theirs, ours) by the strongest hash the index publishes, else by downloading its file."""
         if "sha256" in found.hashes:
             return "sha256", found.hashes["sha256"], digests.sha256
-        for algo, theirs in sorted(found.hashes.items()):
-            if algo in hashlib.algorithms_guaranteed and not algo.startswith("shake"):
+        for algo in _PREFERRED_HASHES:
+            if algo in found.hashes:
                 with dist.path.open("rb") as file:
-                    return algo, theirs, hashlib.file_digest(file, algo).hexdigest()
+                    return algo, found.hashes[algo], hashlib.file_digest(file, algo).hexdigest()
         return "sha256", self._download_sha256(found, console), digests.sha256
 
     def _download_sha256(self, found: IndexFile, console: Console) -> str:

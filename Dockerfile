@@ -1,6 +1,6 @@
 # Image for the publish-dists Docker action. Runtime dependencies come only from requirements.lock (hashes
-# required, no resolver run), in a venv so the same steps work on python:3.x-slim and on a Debian base whose
-# python3 has no pip (python3-venv is enough).
+# required, wheels only, no resolver run), in a venv so the same steps work on python:3.x-slim and on a Debian
+# base whose python3 has no pip (python3-venv is enough: scripts/container-test.sh builds such a base).
 ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE}
 
@@ -17,20 +17,27 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
 # A CA bundle for pip may be passed as the optional build secret `pip_cert` (needed behind a TLS-inspecting
-# proxy). It is mounted for this one RUN and never stored in a layer. pip itself is removed afterwards: the
-# image runs the action, it installs nothing.
+# proxy). It is mounted for this one RUN and never stored in a layer. --only-binary: the image has no compiler,
+# and a missing wheel (say for arm64) must fail here, not try an sdist build. Then pip and setuptools go, from
+# the venv and from the base's own Python (python:*-slim ships pip): the image runs the action, it installs
+# nothing.
 COPY requirements.lock /tmp/requirements.lock
 RUN --mount=type=secret,id=pip_cert \
     set -eu; \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
     python3 -m venv /opt/venv; \
-    /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.lock; \
-    /opt/venv/bin/python -m pip uninstall --yes pip setuptools; \
+    /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+        -r /tmp/requirements.lock; \
+    /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools; \
+    if /usr/local/bin/python3 -m pip --version >/dev/null 2>&1; then \
+        /usr/local/bin/python3 -m pip uninstall --yes --quiet pip setuptools wheel; \
+    fi; \
     rm -rf /tmp/requirements.lock /root/.cache
 
 COPY entrypoint.py /app/entrypoint.py
 COPY publisher/ /app/publisher/
 
-# No USER: GitHub runs Docker actions as root so that files written to /github/workspace keep working.
+# No USER: GitHub runs Docker actions as root ("Docker actions must be run by the default Docker user (root)"),
+# and the runner's file_commands and workspace belong to the runner's own user, which only root can write as.
 # Absolute path: the runner sets the working directory to /github/workspace.
 ENTRYPOINT ["python", "/app/entrypoint.py"]

@@ -203,6 +203,64 @@ def test_checkout_does_not_persist_credentials(workflow: Path) -> None:
                 assert (step.get("with") or {}).get("persist-credentials") is False, f"{workflow.name}: {name}"
 
 
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_run_scripts_take_expressions_only_through_env(workflow: Path) -> None:
+    """No `${{ }}` inside any `run:` script, trusted context or not: values reach the shell through `env:`, so what a
+    context holds is never parsed as shell (zizmor's template-injection flags only contexts it knows are untrusted)."""
+    jobs = _workflow(workflow)["jobs"]
+    assert isinstance(jobs, dict)
+    for name, job in jobs.items():
+        for step in job.get("steps", []):
+            script = step.get("run")
+            if script is not None:
+                assert "${{" not in script, f"{workflow.name}: job {name}, step {step.get('name') or script[:60]!r}"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_service_images_name_a_version(workflow: Path) -> None:
+    """Service containers run a fixed release (a version tag, optionally with its digest), never `latest`."""
+    jobs = _workflow(workflow)["jobs"]
+    assert isinstance(jobs, dict)
+    for name, job in jobs.items():
+        for service, spec in (job.get("services") or {}).items():
+            image = spec["image"] if isinstance(spec, dict) else spec
+            assert re.fullmatch(r"[\w./-]+:v?\d+(\.\d+)+(@sha256:[0-9a-f]{64})?", image), f"{name}.{service}: {image}"
+
+
+def test_release_rewrites_runs_image_to_the_pushed_digest(tmp_path: Path) -> None:
+    """release.yml's `tag` job runs its own `sed` on action.yml to replace `  image: Dockerfile` with the pushed
+    digest. Run that very command on a copy: main must keep the exact line it matches, and the rewritten file must
+    still be a valid action whose runs.image is `docker://IMAGE@sha256:...`."""
+    action_text = (ROOT / "action.yml").read_text(encoding="utf-8")
+    assert YAML(typ="safe", pure=True).load(action_text)["runs"] == {"using": "docker", "image": "Dockerfile"}
+
+    jobs = _workflow(ROOT / ".github" / "workflows" / "release.yml")["jobs"]
+    assert isinstance(jobs, dict)
+    scripts = [step.get("run", "") for step in jobs["tag"]["steps"]]
+    seds = [line.strip() for script in scripts for line in script.splitlines() if line.strip().startswith("sed -i")]
+    assert len(seds) == 1, seds
+
+    (tmp_path / "action.yml").write_text(action_text, encoding="utf-8")
+    image, digest = "ghcr.io/example/publish-dists", "sha256:" + "0" * 64
+    result = subprocess.run(
+        ["bash", "-c", seds[0]],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "IMAGE": image, "DIGEST": digest},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert_clean(result)
+    rewritten = (tmp_path / "action.yml").read_text(encoding="utf-8")
+    assert YAML(typ="safe", pure=True).load(rewritten)["runs"] == {
+        "using": "docker",
+        "image": f"docker://{image}@{digest}",
+    }
+    assert rewritten.replace(f"docker://{image}@{digest}", "Dockerfile") == action_text  # nothing else changed
+    assert_clean(run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", tmp_path / "action.yml"))
+
+
 def test_requirements_lock_pins_every_runtime_dependency_with_hashes() -> None:
     """The image installs only requirements.lock (--require-hashes --no-deps): a dependency added to pyproject
     without re-running scripts/lock.sh would be missing from the image."""

@@ -35,8 +35,8 @@ test: venv tools
 	$(PY) -m pytest
 
 lint: venv
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+	$(PY) -m ruff check --no-cache .
+	$(PY) -m ruff format --no-cache --check .
 	$(PY) -m mypy
 
 # Builds the image with podman (installed with apt when missing; needs root or password-less sudo) and runs

@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.support.servers import PypiServer
 
 from publisher import run
 from publisher.console import BufferedConsole, TerminalConsole, ThreadConsole
@@ -21,6 +20,7 @@ from publisher.errors import UploadError
 from publisher.report import Report, outputs
 from publisher.run import main, publish
 from publisher.settings import Settings, build_settings
+from tests.support.servers import PypiServer
 
 pytestmark = pytest.mark.timeout(120)
 

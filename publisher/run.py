@@ -177,13 +177,27 @@ def _upload_batch(
     return outcomes
 
 
-def finish(report: Report, console: Console) -> None:
-    """Outputs, job summary and the terminal report, written on success and failure alike."""
-    for name, value in render.outputs(report).items():
-        console.set_output(name, value)
-    console.summary(render.summary_markdown(report))
+def finish(report: Report, console: Console) -> bool:
+    """Outputs, job summary and the terminal report, written on success and failure alike.
+
+    False when the runner's output or summary file could not be written (e.g. the container runs as a user that
+    may not write the runner's files): later steps would read wrong outputs, so the step must fail, with a reason.
+    """
+    written = True
+    try:
+        for name, value in render.outputs(report).items():
+            console.set_output(name, value)
+        console.summary(render.summary_markdown(report))
+    except OSError as exc:
+        written = False
+        console.error(
+            f"Could not write the step outputs or job summary ({exc.strerror or type(exc).__name__}: "
+            f"{exc.filename or 'GITHUB_OUTPUT / GITHUB_STEP_SUMMARY'}). The files listed below went up all the same.",
+            title="Outputs not written",
+        )
     for line in render.terminal_lines(report):
         console.info(line)
+    return written
 
 
 def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
@@ -201,5 +215,6 @@ def main(settings: Settings, environ: Mapping[str, str], console: Console) -> in
         console.error(f"Unexpected error: {type(exc).__name__}: {exc}", title="Internal error")
         report.error = f"{type(exc).__name__}: {exc}"
         code = 1
-    finish(report, console)
+    if not finish(report, console) and code == 0:
+        code = 1
     return code

@@ -233,3 +233,16 @@ def test_wrong_password_status_per_registry(  # type: ignore[no-untyped-def]
     assert f"{INDEX_ENV}_USERNAME / {INDEX_ENV}_PASSWORD" in run.output
     assert "Wr0ng-Passw0rd-xyz" not in run.visible
     assert server.files() == []
+
+
+def test_unwritable_output_file_fails_the_step_with_a_reason(pypiserver, workspace: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A GITHUB_OUTPUT the container may not write (here: a directory) is an error naming it, not a traceback."""
+    not_a_file = tmp_path / "outputs-dir"
+    not_a_file.mkdir()
+    run = run_action(workspace, {"index": "private-repo"}, env={**_creds(pypiserver), "GITHUB_OUTPUT": str(not_a_file)})
+    assert run.returncode == 1, run.output
+    assert "Traceback" not in run.output
+    assert "Could not write the step outputs or job summary" in run.output
+    assert str(not_a_file) in run.output
+    assert "published    demo_pkg-1.0.0-py3-none-any.whl" in run.stdout  # the report still says what went up
+    assert len(pypiserver.files()) == 2

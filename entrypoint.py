@@ -7,19 +7,23 @@ import sys
 
 
 def main() -> int:
-    from publisher.action import read_input, settings_from_inputs
-    from publisher.console import ActionsConsole
-    from publisher.errors import ConfigError
-    from publisher.run import main as run_main
+    from publisher import start_up
 
-    environ = os.environ
-    console = ActionsConsole(verbose=(read_input(environ, "verbose") or "").lower() == "true", environ=environ)
-    try:
-        settings = settings_from_inputs(environ, console)
-    except ConfigError as exc:
-        console.error(str(exc), title=exc.title)
-        return exc.exit_code
-    console.verbose = settings.verbose
+    with start_up():
+        from publisher.action import read_input, settings_from_inputs
+        from publisher.console import ActionsConsole
+        from publisher.errors import ConfigError
+
+        environ = os.environ
+        console = ActionsConsole(verbose=(read_input(environ, "verbose") or "").lower() == "true", environ=environ)
+        try:
+            settings = settings_from_inputs(environ, console)
+        except ConfigError as exc:
+            console.error(str(exc), title=exc.title)
+            return exc.exit_code
+        console.verbose = settings.verbose
+        from publisher.run import main as run_main  # the HTTP stack: not needed to report a bad input
+
     return run_main(settings, environ, console)
 
 

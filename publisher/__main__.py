@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from publisher import __version__
+from publisher import __version__, start_up
 from publisher.console import make_console
 from publisher.errors import ConfigError
 
@@ -75,13 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     environ = os.environ
     argv = sys.argv[1:] if argv is None else argv
     console = make_console(environ, verbose="-v" in argv or "--verbose" in argv)
-    try:
-        settings = settings_from_args(argv, environ)
-    except ConfigError as exc:
-        console.error(str(exc), title=exc.title)
-        return exc.exit_code
-    console.verbose = settings.verbose
-    from publisher.run import main as run_main
+    with start_up():
+        try:
+            settings = settings_from_args(argv, environ)
+        except ConfigError as exc:
+            console.error(str(exc), title=exc.title)
+            return exc.exit_code
+        console.verbose = settings.verbose
+        from publisher.run import main as run_main
 
     return run_main(settings, environ, console)
 

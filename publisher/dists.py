@@ -9,11 +9,10 @@ from __future__ import annotations
 import glob
 import re
 import stat
-import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from packaging.metadata import RawMetadata, parse_email
 from packaging.utils import (
@@ -28,6 +27,9 @@ from packaging.version import InvalidVersion, Version
 from publisher.console import Console
 from publisher.errors import ConfigError, DistError
 from publisher.settings import Settings
+
+if TYPE_CHECKING:
+    import tarfile
 
 FileType = Literal["bdist_wheel", "sdist"]
 ATTESTATION_SUFFIX = ".publish.attestation"
@@ -103,9 +105,10 @@ def select(paths: list[Path], console: Console) -> list[Path]:
     return kept
 
 
-def _read_wheel_metadata(path: Path, name: str, version: str) -> bytes:
+def _read_wheel_metadata(path: Path, file: IO[bytes], name: str) -> bytes:
+    """METADATA from the zip's central directory and that one member: the rest of the wheel is not read."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(file) as archive:
             candidates = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             if not candidates:
                 raise DistError(
@@ -121,23 +124,38 @@ def _read_wheel_metadata(path: Path, name: str, version: str) -> bytes:
         raise DistError(f"{path}: not a valid wheel (zip) file: {exc}.", hint="Rebuild the wheel.") from None
 
 
-def _read_sdist_metadata(path: Path) -> bytes:
+def _is_top_pkg_info(member: tarfile.TarInfo) -> bool:
+    parts = PurePosixPath(member.name).parts
+    return member.isfile() and len(parts) == 2 and parts[1] == "PKG-INFO"
+
+
+def _read_sdist_metadata(path: Path, file: IO[bytes]) -> bytes:
+    """The first top-level PKG-INFO, read as the archive goes by: one decompression pass, which also checks the
+    whole archive (a truncated or corrupt sdist fails here). Reading it afterwards would rewind the gzip stream and
+    decompress again up to PKG-INFO, which some backends (hatchling) write last."""
+    import tarfile  # sdists only
+
     try:
-        with tarfile.open(path, "r:gz") as archive:
-            members = [m for m in archive.getmembers() if m.isfile() and len(PurePosixPath(m.name).parts) == 2]
-            pkg_info = [m for m in members if PurePosixPath(m.name).name == "PKG-INFO"]
-            if not pkg_info:
-                raise DistError(
-                    f"{path}: no PKG-INFO at the top of the sdist.",
-                    hint="Build the sdist with `uv build --sdist` or `python -m build --sdist`.",
-                )
-            if pkg_info[0].size > _MAX_METADATA:
-                raise DistError(f"{path}: PKG-INFO is implausibly large ({pkg_info[0].size} bytes).")
-            extracted = archive.extractfile(pkg_info[0])
-            assert extracted is not None
-            return extracted.read()
+        with tarfile.open(fileobj=file, mode="r:gz") as archive:
+            pkg_info: tarfile.TarInfo | None = None
+            data = b""
+            for member in archive:
+                if pkg_info is None and _is_top_pkg_info(member):
+                    pkg_info = member
+                    if member.size <= _MAX_METADATA:
+                        extracted = archive.extractfile(member)
+                        assert extracted is not None
+                        data = extracted.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DistError(f"{path}: not a valid .tar.gz sdist: {exc}.", hint="Rebuild the sdist.") from None
+    if pkg_info is None:
+        raise DistError(
+            f"{path}: no PKG-INFO at the top of the sdist.",
+            hint="Build the sdist with `uv build --sdist` or `python -m build --sdist`.",
+        )
+    if pkg_info.size > _MAX_METADATA:
+        raise DistError(f"{path}: PKG-INFO is implausibly large ({pkg_info.size} bytes).")
+    return data
 
 
 def _normalized_filename_name(name: str) -> str:
@@ -146,22 +164,25 @@ def _normalized_filename_name(name: str) -> str:
 
 def load(path: Path) -> Dist:
     """Parse the file name, read the metadata inside and check the two agree."""
-    filename = path.name
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):  # opening a FIFO would block forever
             raise DistError(
                 f"{path}: not a regular file.", hint="Point at the built distribution itself, not a pipe or device."
             )
-        size = info.st_size
-        with path.open("rb"):
-            pass
+        file = path.open("rb")  # opened once: the readability check, then the archive read
     except OSError as exc:
         broken = path.is_symlink() and not path.exists()
         raise DistError(
             f"{path}: cannot be read: {'broken symbolic link' if broken else exc.strerror}.",
             hint="Check that the file exists and that the user running the upload may read it (`ls -l`).",
         ) from None
+    with file:
+        return _load(path, file, info.st_size)
+
+
+def _load(path: Path, file: IO[bytes], size: int) -> Dist:
+    filename = path.name
     if size == 0:
         raise DistError(f"{path}: the file is empty (0 bytes).", hint="Rebuild the distribution.")
 
@@ -191,9 +212,9 @@ def load(path: Path) -> Dist:
         )
 
     raw_bytes = (
-        _read_wheel_metadata(path, str(file_name), str(file_version))
+        _read_wheel_metadata(path, file, str(file_name))
         if filetype == "bdist_wheel"
-        else (_read_sdist_metadata(path))
+        else _read_sdist_metadata(path, file)
     )
     raw, _unparsed = parse_email(raw_bytes)
     meta_name, meta_version = raw.get("name"), raw.get("version")

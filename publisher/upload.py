@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO, Literal, cast
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 import httpx
 
@@ -32,13 +32,37 @@ from publisher.credentials import Credentials
 from publisher.digests import Digests, file_digests
 from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
-from publisher.existing import Checker, Existing, checker_for
 from publisher.form import form_fields
 from publisher.index import Target
 from publisher.report import FileResult, human_size
 from publisher.retry import RetryPolicy, call_with_retries, describe, may_have_arrived, policy_from
 from publisher.settings import Settings
+from publisher.transport import DirectTransport, proxy_configured
 from publisher.urls import strip_credentials
+
+if TYPE_CHECKING:
+    from publisher.existing import Checker, Existing
+
+
+def checker_for(
+    client: httpx.Client,
+    target: Target,
+    credentials: Credentials,
+    policy: RetryPolicy,
+    *,
+    allow_insecure_http: bool = False,
+    environ: Mapping[str, str] | None = None,
+    console: Console | None = None,
+) -> Checker | None:
+    """existing.checker_for, imported only when there is a check URL (with its HTML parser, ~5 ms of start-up)."""
+    if not target.check_url:
+        return None
+    from publisher.existing import checker_for as for_check_url
+
+    return for_check_url(
+        client, target, credentials, policy, allow_insecure_http=allow_insecure_http, environ=environ, console=console
+    )
+
 
 READ_TIMEOUT = 300.0
 READ_TIMEOUT_ENV = "PUBLISHER_READ_TIMEOUT"
@@ -67,12 +91,18 @@ class Outcome:
 
 
 def registry_message(response: httpx.Response, limit: int = 400) -> str:
-    """The registry's own words: reason phrase plus the body, HTML tags stripped, whitespace collapsed."""
+    """The registry's own words: reason phrase plus the body, HTML tags stripped, whitespace collapsed.
+
+    An HTML page's <head> is dropped when it has a <body>: its <title> only repeats the <h1> (pypiserver, devpi,
+    PyPI) or names the product (Nexus), and would push the registry's sentence towards the `limit`.
+    """
     try:
         body = response.text
     except (UnicodeDecodeError, httpx.ResponseNotRead):
         body = ""
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S | re.I)
+    if re.search(r"<body\b", body, re.I):
+        body = re.sub(r"<head\b.*?</head>", " ", body, flags=re.S | re.I)
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
     reason = response.reason_phrase or ""
     if reason and reason.lower() not in text.lower():
@@ -81,8 +111,12 @@ def registry_message(response: httpx.Response, limit: int = 400) -> str:
 
 
 # What each registry answers to a file name it already has (see the facts file); 409 means it on every registry.
+# Nexus says "Repository does not allow updating assets" (OrientDB) or "<path>.whl cannot be updated" (H2 and
+# PostgreSQL, 3.70+); Azure's feeds say "already contains file".
 _DUPLICATE_WORDS = re.compile(
-    r"already exists|file-name-reuse|updating asset|has already been taken|overwrite|cannot be overwritten", re.I
+    r"already exists|already contains file|file-name-reuse|updating asset|cannot be updated|"
+    r"has already been (?:taken|used)|overwrite",
+    re.I,
 )
 
 
@@ -113,6 +147,9 @@ def make_client(credentials: Credentials, console: Console, environ: Mapping[str
         auth=httpx.BasicAuth(*auth) if auth else None,
         follow_redirects=False,
         event_hooks={"request": [log_request], "response": [log_response]},
+        # TLS set up at the first https request, bodies in large writes (transport.py); with a proxy configured,
+        # httpx's own transport, because httpx honours the proxy variables only with it.
+        transport=None if proxy_configured() else DirectTransport(),
     )
 
 

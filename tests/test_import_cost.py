@@ -11,11 +11,12 @@ import pytest
 _REPORT = "import json, sys; print(json.dumps(sorted(k for k, v in sys.modules.items() if v is not None)))"
 
 
-def _modules_after(code: str) -> set[str]:
+def _modules_after(code: str, *, top_level: bool = True) -> set[str]:
     result = subprocess.run(
         [sys.executable, "-c", f"{code}\n{_REPORT}"], capture_output=True, text=True, check=True, timeout=60
     )
-    return {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
+    names = json.loads(result.stdout.splitlines()[-1])
+    return {name.split(".")[0] for name in names} if top_level else set(names)
 
 
 def test_help_imports_neither_httpx_nor_pydantic() -> None:
@@ -37,3 +38,18 @@ def test_oidc_is_imported_only_for_trusted_publishing() -> None:
     code = "import publisher.run, sys\nprint('publisher.oidc' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("module", ["publisher.existing", "html.parser", "tarfile"])
+def test_the_upload_path_imports_check_url_and_sdist_code_only_when_used(module: str) -> None:
+    """The Simple API client (and its HTML parser) only with a check URL; tarfile only for an sdist."""
+    loaded = _modules_after("import publisher.__main__, publisher.run, publisher.upload, httpx", top_level=False)
+    assert module not in loaded
+
+
+def test_start_up_leaves_garbage_collection_on() -> None:
+    code = (
+        "import gc, publisher\nwith publisher.start_up():\n    assert not gc.isenabled()\n"
+        "assert gc.isenabled()\ngc.disable()\nwith publisher.start_up():\n    pass\nassert not gc.isenabled()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

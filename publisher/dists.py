@@ -80,12 +80,15 @@ def _expand(settings: Settings) -> list[Path]:
 
 
 def select(paths: list[Path], console: Console) -> list[Path]:
-    """Keep wheels and .tar.gz sdists; warn about anything else; refuse duplicates and legacy .zip sdists."""
+    """Keep wheels and .tar.gz sdists; ignore hidden files, warn about others; refuse duplicates and .zip sdists."""
     kept: list[Path] = []
     seen: dict[str, Path] = {}
     for path in paths:
         name = path.name
         if name.endswith(ATTESTATION_SUFFIX) or path.is_dir():
+            continue
+        if name.startswith("."):  # uv build writes dist/.gitignore: tooling files, not a mistake worth a warning
+            console.debug(f"Ignoring {path}: a hidden file.")
             continue
         if name.endswith(".zip"):
             raise DistError(

@@ -246,3 +246,15 @@ def test_unwritable_output_file_fails_the_step_with_a_reason(pypiserver, workspa
     assert str(not_a_file) in run.output
     assert "published    demo_pkg-1.0.0-py3-none-any.whl" in run.stdout  # the report still says what went up
     assert len(pypiserver.files()) == 2
+
+
+def test_hidden_files_in_dist_are_ignored_quietly(pypiserver, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    """`uv build` writes dist/.gitignore; it is not a distribution, and not worth a warning on every release."""
+    (workspace / "dist" / ".gitignore").write_text("*\n")
+    (workspace / "dist" / "notes.txt").write_text("not a dist\n")
+    run = run_action(workspace, {"index": "private-repo"}, env=_creds(pypiserver))
+    assert run.returncode == 0, run.output
+    warnings = [line for line in run.stdout.splitlines() if line.startswith("::warning")]
+    assert not [line for line in warnings if ".gitignore" in line], warnings  # a hidden debug line at most
+    assert "Skipping dist/notes.txt: not a wheel" in run.output  # other stray files still get a warning
+    assert len(pypiserver.files()) == 2

@@ -275,8 +275,9 @@ class _Upload:
                     return Outcome("published", f"stored despite {self.earlier}; the registry reports it identical")
                 return Outcome("skipped", "the registry already holds this identical file")
             return Outcome("published")
-        self.console.debug(f"< {status} from {self.url}: {registry_message(response, 2000)}")
-        if is_duplicate_answer(status, message):
+        full = registry_message(response, 2000)
+        self.console.debug(f"< {status} from {self.url}: {full}")
+        if is_duplicate_answer(status, full):  # the whole page: a registry's sentence may come after much else
             return self.duplicate(status, message)
         if 300 <= status < 400:
             location = strip_credentials(response.headers.get("location", "?"))
@@ -290,8 +291,7 @@ class _Upload:
             raise AuthenticationError(
                 f"{status} from {self.url} uploading {self.dist.filename}: the registry rejected the credentials from "
                 f"{self.credentials.source} (auth method: {self.credentials.method}). {said}",
-                hint="Check that the secret behind that source is current and may upload to this repository. "
-                "JFrog Artifactory wants your username (not `__token__`) with an identity token as the password.",
+                hint=auth_hint(self.url, self.credentials),
             )
         tried = f" (after {attempts} attempts)" if attempts > 1 else ""
         hint = "Fix what the registry reports above; files already uploaded by this run are listed in the summary."
@@ -304,7 +304,7 @@ class _Upload:
 
     def duplicate(self, status: int, message: str) -> Outcome:
         """The registry already has a file of this name: ours (skip or count as published) or not (fail)."""
-        words = f"{status} {message}".strip()
+        words = message if str(status) in message else f"{status} {message}".strip()
         name, sha = self.dist.filename, self.digests.sha256
         found = self.recheck(words)  # raises when the index has different contents
         if found is not None and found.verdict == "identical":
@@ -340,6 +340,17 @@ class _Upload:
             f"{self.settings.label('skip-existing')} (with a check URL the sha256 is compared first); if the "
             "contents changed, release a new version.",
         )
+
+
+def auth_hint(url: str, credentials: Credentials) -> str:
+    """What to check after a 401/403, with the one registry-specific trap we know of where it applies."""
+    hint = "Check that the secret behind that source is current and may upload to this repository."
+    lowered = url.lower()
+    if "artifactory" in lowered or "jfrog" in lowered:
+        hint += " JFrog Artifactory wants your username (not `__token__`) with an identity token as the password."
+    elif credentials.username == "__token__" and not any(h in lowered for h in ("pypi.org", "pythonhosted.org")):
+        hint += " `__token__` is PyPI's convention; most private registries want a real username with the token."
+    return hint
 
 
 def different_contents(dist: Dist, found: Existing, said: str = "") -> UploadError:

@@ -783,3 +783,24 @@ def test_settle_is_asked_after_the_last_failed_attempt_too() -> None:
     final = run(scripted(*[httpx.Response(503)] * 4), clock, console, settle=settle)
     assert final.attempts == 4
     assert len(asked) == 4
+
+
+# --- the hint after a 401/403 --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "username", "expected", "absent"),
+    [
+        ("https://acme.jfrog.io/artifactory/api/pypi/pypi-local", "alice", "JFrog Artifactory wants", "PyPI's"),
+        ("https://nexus.example/repository/pypi-hosted/", "__token__", "`__token__` is PyPI's convention", "JFrog"),
+        ("https://upload.pypi.org/legacy/", "__token__", "secret behind that source", "convention"),
+        ("http://127.0.0.1:8080/", "alice", "secret behind that source", "JFrog"),
+    ],
+)
+def test_auth_hint_names_the_trap_only_where_it_applies(url: str, username: str, expected: str, absent: str) -> None:
+    from publisher.credentials import Credentials
+    from publisher.upload import auth_hint
+
+    hint = auth_hint(url, Credentials(username, "x", "password", "`username` input / `password` input"))
+    assert expected in hint
+    assert absent not in hint

@@ -35,13 +35,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-u", "--username", help="username (env: UV_PUBLISH_USERNAME)")
     p.add_argument("-p", "--password", help="password (env: UV_PUBLISH_PASSWORD)")
     p.add_argument("-t", "--token", help="API token, sent as __token__ (env: UV_PUBLISH_TOKEN)")
-    p.add_argument("--trusted-publishing", choices=["automatic", "always", "never"])
+    p.add_argument(
+        "--trusted-publishing",
+        choices=["automatic", "always", "never"],
+        help="OIDC from GitHub Actions: automatic = when no other credentials (env: UV_TRUSTED_PUBLISHING)",
+    )
     p.add_argument("--skip-existing", action="store_true", default=None, help="skip files already on the index")
     p.add_argument("--dry-run", action="store_true", default=None, help="validate everything, upload nothing")
-    p.add_argument("--keyring-provider", choices=["disabled", "subprocess"])
-    p.add_argument("--no-verify-metadata", dest="verify_metadata", action="store_false", default=None)
-    p.add_argument("--no-print-hash", dest="print_hash", action="store_false", default=None)
-    p.add_argument("--allow-insecure-http", action="store_true", default=None)
+    p.add_argument(
+        "--keyring-provider",
+        choices=["disabled", "subprocess"],
+        help="ask the `keyring` command for the password (env: UV_KEYRING_PROVIDER)",
+    )
+    p.add_argument(
+        "--no-verify-metadata",
+        dest="verify_metadata",
+        action="store_false",
+        default=None,
+        help="skip the metadata check (the `twine check` equivalent) before uploading",
+    )
+    p.add_argument(
+        "--no-print-hash", dest="print_hash", action="store_false", default=None, help="do not print file digests"
+    )
+    p.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=None,
+        help="allow credentials over plain http to a host that is not loopback",
+    )
     p.add_argument("--retries", type=int, help="retries after transport errors, 5xx and 429 (default 3)")
     p.add_argument("--parallel", type=int, help="wheels uploaded at once (default 4, 1 = sequential)")
     p.add_argument("-v", "--verbose", action="store_true", default=None, help="log each HTTP request")

@@ -22,7 +22,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, quote_plus
 
 from publisher.console import Console
@@ -30,6 +30,9 @@ from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublis
 from publisher.index import Target
 from publisher.settings import Settings
 from publisher.urls import hostname, split_userinfo, strip_credentials
+
+if TYPE_CHECKING:
+    from publisher.oidc import RenewingToken
 
 AuthMethod = Literal["trusted-publishing", "token", "password", "keyring", "netrc", "none"]
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the username PyPI expects with API tokens
@@ -43,9 +46,17 @@ class Credentials:
     password: str | None = field(repr=False)
     method: AuthMethod
     source: str
+    renewal: RenewingToken | None = field(default=None, repr=False, compare=False)  # trusted publishing only
+
+    @property
+    def present(self) -> bool:
+        """Whether anything will be sent (without minting a token again, as `auth` may)."""
+        return self.username is not None or self.password is not None
 
     @property
     def auth(self) -> tuple[str, str] | None:
+        if self.renewal is not None:
+            return (self.username or "", self.renewal.current())
         if self.username is None and self.password is None:
             return None
         return (self.username or "", self.password or "")
@@ -283,8 +294,17 @@ def _trusted_publishing(
         if required:
             raise oidc.missing_permission_error(environ)
         return None
-    token = oidc.mint_token(target.publish_url, environ, console, settings=settings, project_names=project_names)
-    return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)")
+
+    def exchange() -> tuple[str, float | None]:
+        token, expires = oidc.exchange_token(
+            target.publish_url, environ, console, settings=settings, project_names=project_names
+        )
+        mask_wire_forms(Credentials(TOKEN_USERNAME, token, "trusted-publishing", ""), console)
+        return token, expires
+
+    token, expires = exchange()
+    renewal = oidc.RenewingToken(token, expires, exchange)
+    return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)", renewal)
 
 
 def _missing(

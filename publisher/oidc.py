@@ -8,8 +8,9 @@ The protocol is PyPI's, shared by uv, twine and pypa's action, and any index may
 3. POST `{origin}/_/oidc/mint-token` `{"token": <JWT>}` -> `{"success": true, "token": "pypi-..."}`, or on refusal
    `{"message": ..., "errors": [{"code": ..., "description": ...}]}`.
 
-PyPI's minted tokens live 15 minutes. We mint right before uploading (after every dist is validated), so a run's
-uploads normally fit in that window; there is no renewal yet (twine renews a token shortly before it expires).
+PyPI's minted tokens live 15 minutes. We mint right before uploading (after every dist is validated), and
+`RenewingToken` mints again when a request would go out within a minute of the expiry (as twine does), so a long
+run of big uploads does not fail half way with 403. Each renewal asks GitHub for a new JWT: a JWT is single-use.
 
 Both the JWT and the minted token are masked the moment we hold them and appear in no message: a JWT can be
 exchanged for an upload token by anyone who sees it before it expires. Each failure of the exchange is reported
@@ -22,8 +23,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -541,6 +543,18 @@ def mint_token(
     `project_names`, when the caller knows them, make the "register a trusted publisher" link point at each
     project's settings page instead of the pending-publisher form. The token lasts 15 minutes on PyPI.
     """
+    return exchange_token(publish_url, environ, console, settings=settings, project_names=project_names)[0]
+
+
+def exchange_token(
+    publish_url: str,
+    environ: Mapping[str, str],
+    console: Console,
+    *,
+    settings: Settings,
+    project_names: Sequence[str] = (),
+) -> tuple[str, float | None]:
+    """mint_token, with the expiry the index announced (epoch seconds), if it did."""
     if not available(environ):
         raise missing_permission_error(environ)
     console.mask(environ[REQUEST_TOKEN])
@@ -556,7 +570,57 @@ def mint_token(
             console.debug(f"OIDC audience: {audience}")
             token = exchange.mint(environ, audience, project_names)
             console.info(f"Minted a short-lived upload token ({_validity(exchange.expires)}).")
-    return token
+    return token, exchange.expires
+
+
+DEFAULT_LIFETIME = 900.0  # PyPI's, assumed when an index does not say when its token expires
+RENEW_MARGIN = 60.0  # mint again when a request would go out later than this before the expiry
+
+
+class RenewingToken:
+    """The minted token of a run, minted again shortly before it expires; shared by the upload threads.
+
+    `renew` runs the whole exchange again (new JWT, new token) and returns `(token, expires)`; it masks what it
+    gets. A failed renewal raises its TrustedPublishingError into the upload that needed the token.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        expires: float | None,
+        renew: Callable[[], tuple[str, float | None]],
+        *,
+        clock: Callable[[], float] = time.time,
+        margin: float = RENEW_MARGIN,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._renew, self._clock, self._margin = renew, clock, margin
+        self._token, self._expires = token, self._expiry(expires)
+        self.renewals = 0
+
+    def _expiry(self, expires: float | None) -> float:
+        return expires if expires is not None else self._clock() + DEFAULT_LIFETIME
+
+    def current(self) -> str:
+        """The token to send now: the one held, or a new one when it expires within the margin."""
+        with self._lock:
+            if self._clock() >= self._expires - self._margin:
+                token, expires = self._renew()
+                self._token, self._expires = token, self._expiry(expires)
+                self.renewals += 1
+            return self._token
+
+
+class RenewingAuth(httpx.Auth):
+    """httpx auth sending `__token__` with the current minted token: BasicAuth whose password can change."""
+
+    def __init__(self, token: RenewingToken) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        pair = f"__token__:{self._token.current()}".encode()
+        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        yield request
 
 
 def _validity(expires: float | None) -> str:

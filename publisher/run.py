@@ -72,7 +72,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
 
     credentials = resolve_credentials(settings, target, environ, console, project_names=[d.name for d in dists])
     report.auth_method = credentials.method
-    _refuse_plain_http(settings, target, credentials.auth is not None)
+    _refuse_plain_http(settings, target, credentials.present)
 
     if settings.dry_run:
         for dist in dists:

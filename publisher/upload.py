@@ -130,6 +130,16 @@ def is_identical_answer(status: int, message: str) -> bool:
     return 200 <= status < 300 and "identical file" in message.lower()
 
 
+def _client_auth(credentials: Credentials) -> httpx.Auth | None:
+    """Basic auth; for trusted publishing, Basic auth whose token is minted again before it expires."""
+    if credentials.renewal is not None:
+        from publisher.oidc import RenewingAuth
+
+        return RenewingAuth(credentials.renewal)
+    auth = credentials.auth
+    return httpx.BasicAuth(*auth) if auth else None
+
+
 def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:
     """One client (connection pool, keep-alive) for the whole run; thread-safe for parallel uploads."""
 
@@ -140,11 +150,10 @@ def make_client(credentials: Credentials, console: Console, environ: Mapping[str
         request = response.request
         console.debug(f"< {response.status_code} {request.method} {strip_credentials(str(request.url))}")
 
-    auth = credentials.auth
     return httpx.Client(
         timeout=timeout_from(os.environ if environ is None else environ),
         headers={"User-Agent": USER_AGENT},
-        auth=httpx.BasicAuth(*auth) if auth else None,
+        auth=_client_auth(credentials),
         follow_redirects=False,
         event_hooks={"request": [log_request], "response": [log_response]},
         # TLS set up at the first https request, bodies in large writes (transport.py); with a proxy configured,

@@ -561,3 +561,40 @@ def test_mint_without_variables_raises_the_permission_error(index: FakeTrustedIn
         oidc.mint_token(index.upload_url, {"GITHUB_ACTIONS": "true"}, console, settings=_settings())
     assert info.value.exit_code == 2
     assert not index.requests
+
+
+# --- renewal before expiry -----------------------------------------------------------------------------------------
+
+
+def test_renewing_token_mints_again_only_near_expiry_and_once_across_threads() -> None:
+    import threading
+
+    now = [1000.0]
+    minted: list[str] = []
+
+    def renew() -> tuple[str, float | None]:
+        minted.append(f"token-{len(minted) + 1}")
+        return minted[-1], now[0] + 900
+
+    token = oidc.RenewingToken("token-0", 1900.0, renew, clock=lambda: now[0], margin=60)
+    assert token.current() == "token-0"
+    now[0] = 1839.0  # 61 s left: still good
+    assert token.current() == "token-0"
+    now[0] = 1841.0  # 59 s left: renew, once, however many uploads ask at the same moment
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.append(token.current())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == ["token-1"] * 8
+    assert (minted, token.renewals) == (["token-1"], 1)
+
+
+def test_renewing_token_assumes_pypis_lifetime_when_the_index_gives_none() -> None:
+    now = [0.0]
+    token = oidc.RenewingToken("first", None, lambda: ("second", None), clock=lambda: now[0], margin=60)
+    now[0] = oidc.DEFAULT_LIFETIME - 61
+    assert token.current() == "first"
+    now[0] = oidc.DEFAULT_LIFETIME - 59
+    assert token.current() == "second"

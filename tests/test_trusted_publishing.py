@@ -140,6 +140,21 @@ def test_publishes_with_the_minted_token(github: FakeGitHubOIDC, index: FakeTrus
     _assert_secrets_hidden(run, github, index)
 
 
+def test_token_is_minted_again_before_it_expires(github: FakeGitHubOIDC, tp_workspace: Path) -> None:
+    """Tokens that expire within the renewal margin (60 s) are minted again, with a new JWT, before each upload:
+    the fake accepts only unexpired tokens it minted and each JWT once, so a stale token or a reused JWT fails."""
+    publisher = Publisher("octo-org/octo-repo", "release.yml")
+    with FakeTrustedIndex(github.public_key, publisher=publisher, token_lifetime=30) as index:
+        run = run_action(tp_workspace, _inputs(index, parallel="1"), env=github.env)
+        assert run.returncode == 0, run.output
+        assert sorted(index.files) == sorted(d.name for d in _dists(tp_workspace))
+        assert len(index.minted) == 3  # the first token, then one before each of the two uploads
+        assert len(set(index.upload_tokens)) == 2
+        assert len(github.requests) == 3  # a fresh JWT for each exchange
+        assert run.stdout.count("Minted a short-lived upload token") == 3
+        _assert_secrets_hidden(run, github, index)
+
+
 def test_always_publishes_too(github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path) -> None:
     run = run_action(tp_workspace, _inputs(index, "always"), env=github.env)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -117,8 +117,11 @@ class FakeTrustedIndex(FakeServer):
         publisher: Publisher | None = None,
         audience: str = "pypi",
         audience_status: int = 200,
+        token_lifetime: float = TOKEN_LIFETIME_SECONDS,
     ) -> None:
         super().__init__()
+        self.token_lifetime = token_lifetime
+        self.upload_tokens: list[str] = []  # the token each accepted upload was sent with
         self.issuer_key = issuer_key
         self.publisher = publisher or Publisher()
         self.audience = audience
@@ -183,7 +186,7 @@ class FakeTrustedIndex(FakeServer):
                 ),
             )
         token = "pypi-" + base64.urlsafe_b64encode(secrets.token_bytes(48)).decode().rstrip("=")
-        expires = time.time() + TOKEN_LIFETIME_SECONDS
+        expires = time.time() + self.token_lifetime
         self.minted[token] = expires
         self.mint_claims.append(claims)
         return Response.json(200, {"success": True, "token": token, "expires": int(expires)})
@@ -197,7 +200,10 @@ class FakeTrustedIndex(FakeServer):
         except (binascii.Error, UnicodeDecodeError):
             return False
         expires = self.minted.get(password)
-        return username == "__token__" and expires is not None and time.time() < expires
+        if username == "__token__" and expires is not None and time.time() < expires:
+            self.upload_tokens.append(password)
+            return True
+        return False
 
     def upload(self, request: Request) -> Response:
         if not self._authorised(request):

@@ -296,7 +296,7 @@ def _trusted_publishing(
         return None
 
     def exchange() -> tuple[str, float | None]:
-        token, expires = oidc.exchange_token(
+        token, expires = oidc.mint_token(
             target.publish_url, environ, console, settings=settings, project_names=project_names
         )
         mask_wire_forms(Credentials(TOKEN_USERNAME, token, "trusted-publishing", ""), console)

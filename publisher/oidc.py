@@ -537,24 +537,13 @@ def mint_token(
     *,
     settings: Settings,
     project_names: Sequence[str] = (),
-) -> str:
-    """Run the exchange for `publish_url` and return the minted upload token (already masked).
+) -> tuple[str, float | None]:
+    """Run the exchange for `publish_url` and return the minted upload token (already masked) and
+    its expiry (epoch seconds) when the index announces one, as PyPI does.
 
     `project_names`, when the caller knows them, make the "register a trusted publisher" link point at each
     project's settings page instead of the pending-publisher form. The token lasts 15 minutes on PyPI.
     """
-    return exchange_token(publish_url, environ, console, settings=settings, project_names=project_names)[0]
-
-
-def exchange_token(
-    publish_url: str,
-    environ: Mapping[str, str],
-    console: Console,
-    *,
-    settings: Settings,
-    project_names: Sequence[str] = (),
-) -> tuple[str, float | None]:
-    """mint_token, with the expiry the index announced (epoch seconds), if it did."""
     if not available(environ):
         raise missing_permission_error(environ)
     console.mask(environ[REQUEST_TOKEN])

@@ -44,26 +44,6 @@ if TYPE_CHECKING:
     from publisher.existing import Checker, Existing
 
 
-def checker_for(
-    client: httpx.Client,
-    target: Target,
-    credentials: Credentials,
-    policy: RetryPolicy,
-    *,
-    allow_insecure_http: bool = False,
-    environ: Mapping[str, str] | None = None,
-    console: Console | None = None,
-) -> Checker | None:
-    """existing.checker_for, imported only when there is a check URL (with its HTML parser, ~5 ms of start-up)."""
-    if not target.check_url:
-        return None
-    from publisher.existing import checker_for as for_check_url
-
-    return for_check_url(
-        client, target, credentials, policy, allow_insecure_http=allow_insecure_http, environ=environ, console=console
-    )
-
-
 READ_TIMEOUT = 300.0
 READ_TIMEOUT_ENV = "PUBLISHER_READ_TIMEOUT"
 PROGRESS_MIN_SIZE = 10 * 1024 * 1024  # files above this get a progress line at each 10%
@@ -393,15 +373,19 @@ def upload_one(
         if settings.print_hash:
             console.info(f"  sha256      {digests.sha256}\n  blake2b-256 {digests.blake2_256}")
         policy = policy_from(settings.retries, env)
-        checker = checker_for(
-            client,
-            target,
-            credentials,
-            policy,
-            allow_insecure_http=settings.allow_insecure_http,
-            environ=env,
-            console=console,
-        )
+        checker = None
+        if target.check_url:  # existing.py (and its HTML parser) is imported only when there is a check URL
+            from publisher.existing import checker_for
+
+            checker = checker_for(
+                client,
+                target,
+                credentials,
+                policy,
+                allow_insecure_http=settings.allow_insecure_http,
+                environ=env,
+                console=console,
+            )
         outcome = None
         if settings.skip_existing and checker is not None:
             found = checker.compare(dist, digests, console)

@@ -99,7 +99,7 @@ def _settings(**raw: Any) -> Settings:
 
 def _mint(index: FakeTrustedIndex, env: dict[str, str], console: RecordingConsole, **kwargs: Any) -> str:
     settings = kwargs.pop("settings", None) or _settings()
-    return oidc.mint_token(index.upload_url, env, console, settings=settings, **kwargs)
+    return oidc.mint_token(index.upload_url, env, console, settings=settings, **kwargs)[0]
 
 
 def _assert_no_secrets(github: FakeGitHubOIDC, index: FakeTrustedIndex, *texts: str) -> None:

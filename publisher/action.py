@@ -8,10 +8,10 @@ Values are trimmed and an empty value means "not set", because the runner passes
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import unquote, urlsplit
 
 from publisher.console import Console
 from publisher.settings import Settings, build_settings
+from publisher.urls import userinfo_password_forms
 
 INPUTS = (
     "index",
@@ -37,17 +37,6 @@ SECRET_INPUTS = ("password", "token")
 URL_INPUTS = ("publish-url", "check-url")
 
 
-def _userinfo_password(url: str | None) -> str | None:
-    """The password in `scheme://user:password@host/`, exactly as written; None without one."""
-    if not url:
-        return None
-    netloc = urlsplit(url).netloc
-    if "@" not in netloc:
-        return None
-    _user, sep, password = netloc.rpartition("@")[0].partition(":")
-    return password if sep else None
-
-
 def read_input(environ: Mapping[str, str], name: str) -> str | None:
     key = "INPUT_" + name.upper()
     value = environ.get(key)
@@ -69,8 +58,6 @@ def settings_from_inputs(environ: Mapping[str, str], console: Console) -> Settin
     for name in SECRET_INPUTS:
         console.mask(raw.get(name))
     for name in URL_INPUTS:  # `user:pass@`: the password both as written (percent-encoded) and decoded
-        password = _userinfo_password(raw.get(name))
-        if password:
-            console.mask(password)
-            console.mask(unquote(password))
+        for form in userinfo_password_forms(raw.get(name)):
+            console.mask(form)
     return build_settings(dict(raw), source="input")

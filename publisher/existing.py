@@ -178,6 +178,8 @@ def read_auth(
         password = (environ.get(f"{prefix}_PASSWORD") or "").strip()
         if user or password:
             return ReadAuth((user, password), f"{prefix}_USERNAME / {prefix}_PASSWORD")
+    if credentials.renewal is not None:  # a trusted-publishing token is for uploading, and expires
+        return ReadAuth(None, "no credentials (trusted-publishing tokens are not used to read the index)")
     if credentials.auth is not None and hostname(check_url) == hostname(target.publish_url):
         return ReadAuth(credentials.auth, f"the upload credentials ({credentials.source})")
     return ReadAuth(None, "no credentials")
@@ -233,7 +235,10 @@ class Checker:
     def _download_sha256(self, found: IndexFile, console: Console) -> str:
         console.info(f"  the index lists {found.filename} without a hash; downloading it to compare")
         digest = hashlib.sha256()
-        with self.client.stream("GET", found.url, auth=self.auth.auth, follow_redirects=True) as response:
+        # Credentials go only to the check URL's own origin: a listing may point at a CDN or another host.
+        same_origin = urlsplit(found.url)[:2] == urlsplit(strip_credentials(self.check_url))[:2]
+        auth = self.auth.auth if same_origin else None
+        with self.client.stream("GET", found.url, auth=auth, follow_redirects=True) as response:
             if response.status_code != 200:
                 raise UploadError(
                     f"{found.filename} is listed at {strip_credentials(found.url)} but downloading it to compare "

@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 from publisher import USER_AGENT
 from publisher.console import Console
-from publisher.errors import TrustedPublishingError
+from publisher.errors import PublishError, TrustedPublishingError
 from publisher.settings import Settings
 from publisher.urls import hostname, is_loopback, origin
 
@@ -585,16 +585,27 @@ class RenewingToken:
         self._lock = threading.Lock()
         self._renew, self._clock, self._margin = renew, clock, margin
         self._token, self._expires = token, self._expiry(expires)
+        self._failure: PublishError | None = None
         self.renewals = 0
 
     def _expiry(self, expires: float | None) -> float:
         return expires if expires is not None else self._clock() + DEFAULT_LIFETIME
 
     def current(self) -> str:
-        """The token to send now: the one held, or a new one when it expires within the margin."""
+        """The token to send now: the one held, or a new one when it expires within the margin.
+
+        A failed renewal is reported once (by the exchange) and raised again to every later caller, rather than
+        each waiting upload running the exchange (and its annotation) again.
+        """
         with self._lock:
+            if self._failure is not None:
+                raise self._failure
             if self._clock() >= self._expires - self._margin:
-                token, expires = self._renew()
+                try:
+                    token, expires = self._renew()
+                except PublishError as exc:
+                    self._failure = exc
+                    raise
                 self._token, self._expires = token, self._expiry(expires)
                 self.renewals += 1
             return self._token

@@ -25,7 +25,7 @@ from publisher.index import Target, resolve_target
 from publisher.report import FileResult, Report
 from publisher.settings import Settings
 from publisher.upload import make_client, upload_one
-from publisher.urls import is_loopback, split_userinfo
+from publisher.urls import is_loopback, strip_credentials, userinfo_password_forms
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -44,8 +44,8 @@ def mask_environment(settings: Settings, environ: Mapping[str, str], console: Co
         if secret is not None:
             console.mask(secret.get_secret_value())
     for url in (settings.publish_url, settings.check_url):
-        if url:
-            console.mask(split_userinfo(url)[2])
+        for form in userinfo_password_forms(url):
+            console.mask(form)
 
 
 def _refuse_plain_http(settings: Settings, target: Target, has_credentials: bool) -> None:
@@ -70,7 +70,9 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
         for dist in dists:
             check(dist)
 
-    credentials = resolve_credentials(settings, target, environ, console, project_names=[d.name for d in dists])
+    # Through the router: a trusted-publishing token renewed by an upload worker logs into that worker's buffer.
+    router = ThreadConsole(console)  # the client's request log follows each upload into its worker's buffer too
+    credentials = resolve_credentials(settings, target, environ, router, project_names=[d.name for d in dists])
     report.auth_method = credentials.method
     _refuse_plain_http(settings, target, credentials.present)
 
@@ -80,9 +82,8 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
             report.results.append(FileResult(dist.filename, dist.size, digests.sha256, "dry run"))
         return
 
-    router = ThreadConsole(console)  # the client's request log follows each upload into its worker's buffer
-    with make_client(credentials, router) as client:
-        upload_all(client, target, credentials, dists, settings, router, report)
+    with make_client(credentials, router, environ) as client:
+        upload_all(client, target, credentials, dists, settings, router, report, environ)
 
 
 def upload_all(
@@ -93,6 +94,7 @@ def upload_all(
     settings: Settings,
     console: Console,
     report: Report,
+    environ: Mapping[str, str],
 ) -> None:
     """Wheels first (`parallel` at a time), then sdists only once every wheel is up, as uv orders them.
 
@@ -103,7 +105,7 @@ def upload_all(
     sdists = [d for d in dists if d.filetype != "bdist_wheel"]
     batches = [batch for batch in (wheels, sdists) if batch]
     for number, batch in enumerate(batches):
-        outcomes = _upload_batch(client, target, credentials, batch, settings, console)
+        outcomes = _upload_batch(client, target, credentials, batch, settings, console, environ)
         for dist, outcome in zip(batch, outcomes, strict=True):
             report.results.append(outcome if isinstance(outcome, FileResult) else _unfinished(dist, outcome))
         error = next((o for o in outcomes if isinstance(o, BaseException)), None)
@@ -126,6 +128,7 @@ def _upload_batch(
     batch: list[Dist],
     settings: Settings,
     console: Console,
+    environ: Mapping[str, str],
 ) -> list[_Outcome]:
     """Upload one batch, returning an outcome per dist in batch order; output is replayed in that order."""
     outcomes: list[_Outcome] = [None] * len(batch)
@@ -133,7 +136,7 @@ def _upload_batch(
     if workers <= 1:  # sequential: print live, no threads
         for position, dist in enumerate(batch):
             try:
-                outcomes[position] = upload_one(client, target, credentials, dist, settings, console)
+                outcomes[position] = upload_one(client, target, credentials, dist, settings, console, environ)
             except Exception as exc:
                 outcomes[position] = exc
                 break
@@ -150,9 +153,9 @@ def _upload_batch(
 
     def work(dist: Dist, buffer: BufferedConsole) -> FileResult:
         if router is None:
-            return upload_one(client, target, credentials, dist, settings, buffer)
+            return upload_one(client, target, credentials, dist, settings, buffer, environ)
         with router.bind(buffer):
-            return upload_one(client, target, credentials, dist, settings, buffer)
+            return upload_one(client, target, credentials, dist, settings, buffer, environ)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
         in_flight: dict[Future[FileResult], int] = {}
@@ -202,7 +205,7 @@ def finish(report: Report, console: Console) -> bool:
 
 def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
     """Run and translate the outcome into the exit status contract (0 ok, 1 upload/auth failed, 2 bad input)."""
-    report = Report(publish_url=settings.publish_url or "", dry_run=settings.dry_run)
+    report = Report(publish_url=strip_credentials(settings.publish_url or ""), dry_run=settings.dry_run)
     code = 0
     try:
         publish(settings, environ, console, report)

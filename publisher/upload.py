@@ -61,9 +61,6 @@ def timeout_from(environ: Mapping[str, str]) -> httpx.Timeout:
     return httpx.Timeout(connect=15.0, read=read, write=300.0, pool=60.0)
 
 
-TIMEOUT = timeout_from({})
-
-
 @dataclass(frozen=True)
 class Outcome:
     status: Literal["published", "skipped"]

@@ -7,7 +7,6 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
 PYPI_CHECK_URL = "https://pypi.org/simple/"
-TESTPYPI_UPLOAD_URL = "https://test.pypi.org/legacy/"
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
@@ -19,6 +18,14 @@ def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
     user, sep, password = userinfo.partition(":")
     clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
     return clean, unquote(user) or None, (unquote(password) if sep else None)
+
+
+def userinfo_password_forms(url: str | None) -> set[str]:
+    """The password in `scheme://user:password@host/` as written (percent-encoded) and decoded, for masking."""
+    if not url or "@" not in urlsplit(url).netloc:
+        return set()
+    _user, sep, written = urlsplit(url).netloc.rpartition("@")[0].partition(":")
+    return {written, unquote(written)} - {""} if sep else set()
 
 
 def strip_credentials(url: str) -> str:

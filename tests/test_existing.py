@@ -122,6 +122,29 @@ def test_no_published_hash_downloads_and_compares(
     assert [r.path for r in index.requests] == ["/simple/demo-pkg/", f"/files/{WHEEL}"]
 
 
+class FileHost(FakeServer):
+    """Another origin serving the file, as a CDN behind an index's listing would."""
+
+    def handle(self, request: Request) -> Response:
+        return Response(200, CONTENT, {"Content-Type": "application/octet-stream"})
+
+
+def test_read_credentials_go_to_the_check_urls_origin_only(client: httpx.Client, dist: Dist) -> None:
+    with FileHost() as cdn, SimpleIndex(None) as index:
+        listing = f'<a href="{cdn.url}/files/{WHEEL}">{WHEEL}</a>'.encode()
+        index.handle = lambda request: (  # type: ignore[method-assign]
+            Response(200, listing, {"Content-Type": "text/html"})
+            if request.path == "/simple/demo-pkg/"
+            else Response.text(404, "not found")
+        )
+        checker = Checker(client, f"{index.url}/simple/", ReadAuth(("reader", "r3ad-pw"), "test"), RetryPolicy(0))
+        found = checker.compare(dist, file_digests(dist.path), TerminalConsole())
+    assert found.verdict == "identical"
+    assert index.requests[0].headers.get("authorization", "").startswith("Basic ")  # the index: credentials
+    assert [r.path for r in cdn.requests] == [f"/files/{WHEEL}"]
+    assert "authorization" not in cdn.requests[0].headers  # another origin: none
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_refusal_is_an_error_never_absent(status: int, client: httpx.Client, dist: Dist) -> None:
     with SimpleIndex("sha256=00", status=status) as index:

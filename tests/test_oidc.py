@@ -598,3 +598,19 @@ def test_renewing_token_assumes_pypis_lifetime_when_the_index_gives_none() -> No
     assert token.current() == "first"
     now[0] = oidc.DEFAULT_LIFETIME - 59
     assert token.current() == "second"
+
+
+def test_a_failed_renewal_is_raised_again_not_retried_by_every_upload() -> None:
+    now = [0.0]
+    attempts: list[int] = []
+
+    def renew() -> tuple[str, float | None]:
+        attempts.append(1)
+        raise TrustedPublishingError("the index refused the OIDC token", exit_code=1)
+
+    token = oidc.RenewingToken("first", 100.0, renew, clock=lambda: now[0], margin=60)
+    now[0] = 50.0
+    for _ in range(3):
+        with pytest.raises(TrustedPublishingError, match="refused"):
+            token.current()
+    assert len(attempts) == 1

@@ -258,3 +258,16 @@ def test_hidden_files_in_dist_are_ignored_quietly(pypiserver, workspace: Path) -
     assert not [line for line in warnings if ".gitignore" in line], warnings  # a hidden debug line at most
     assert "Skipping dist/notes.txt: not a wheel" in run.output  # other stray files still get a warning
     assert len(pypiserver.files()) == 2
+
+
+def test_url_password_never_shown_when_the_run_fails_early(workspace: Path) -> None:
+    """A run that fails before the target is known still reports the URL without `user:pass@`, in either form."""
+    url = "https://alice:S3cr%40t-pw@upload.example/legacy/"
+    cli = run_cli(["--publish-url", url, "--index", "no-such-index"], cwd=workspace, env={})
+    action = run_action(workspace, {"publish-url": url, "index": "no-such-index"})
+    assert (cli.returncode, action.returncode) == (2, 2), cli.output + action.output
+    assert "https://upload.example/legacy/" in cli.stdout  # the headline names the URL, cleaned
+    for secret in ("S3cr%40t-pw", "S3cr@t-pw"):
+        assert secret not in cli.output
+        assert secret not in action.visible
+    assert action.outputs["publish-url"] == "https://upload.example/legacy/"

@@ -47,7 +47,7 @@ class Dist:
     pyversion: str
     metadata: RawMetadata
     size: int
-    attestations: tuple[Path, ...] = ()
+    attestations: str | None = None  # the form's JSON array, from `<file>.publish.attestation` when present
 
     @property
     def filename(self) -> str:
@@ -240,7 +240,6 @@ def _load(path: Path, file: IO[bytes], size: int) -> Dist:
             f"{path}: metadata says Version `{meta_version}`, the file name says `{file_version}`.",
             hint="A renamed file cannot be uploaded; rebuild it instead.",
         )
-    attestation = path.with_name(filename + ATTESTATION_SUFFIX)
     return Dist(
         path=path,
         filetype=filetype,
@@ -249,8 +248,26 @@ def _load(path: Path, file: IO[bytes], size: int) -> Dist:
         pyversion=pyversion,
         metadata=raw,
         size=size,
-        attestations=(attestation,) if attestation.is_file() else (),
+        attestations=_attestations(path.with_name(filename + ATTESTATION_SUFFIX)),
     )
+
+
+def _attestations(path: Path) -> str | None:
+    """The attestation beside a dist as the upload form's JSON array, read while validating: a broken one must
+    stop the run before the first upload (exit 2), not half way through it."""
+    if not path.is_file():
+        return None
+    import json
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DistError(
+            f"{path}: not a readable JSON attestation: {exc}",
+            hint="Regenerate it (pypa/gh-action-pypi-publish or `pypi-attestations sign`), or delete it to upload "
+            "without an attestation.",
+        ) from None
+    return json.dumps([document], separators=(",", ":"))
 
 
 def collect(settings: Settings, console: Console) -> list[Dist]:

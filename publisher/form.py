@@ -1,4 +1,4 @@
-"""The legacy upload form, built from one dist alone (pure: no I/O beyond reading attestation files).
+"""The legacy upload form, built from one dist alone (pure: no I/O).
 
 Field names and shapes follow what twine 7 and uv send (see the facts file); `requires_python` is always sent,
 empty when absent, because GitLab rejects uploads without it. No md5 is sent, as in uv and twine 7.
@@ -6,12 +6,8 @@ empty when absent, because GitLab rejects uploads without it. No md5 is sent, as
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from publisher.digests import Digests
 from publisher.dists import Dist
-from publisher.errors import DistError
 
 Fields = dict[str, str | list[str]]
 
@@ -44,18 +40,6 @@ _LISTS = {
 }
 
 
-def _attestations(paths: tuple[Path, ...]) -> str | None:
-    if not paths:
-        return None
-    documents = []
-    for path in paths:
-        try:
-            documents.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise DistError(f"{path}: not a readable JSON attestation: {exc}", hint="Regenerate it.") from None
-    return json.dumps(documents, separators=(",", ":"))
-
-
 def form_fields(dist: Dist, digests: Digests) -> Fields:
     """Every field except `content`, in the order twine sends them."""
     meta = dist.metadata
@@ -85,7 +69,6 @@ def form_fields(dist: Dist, digests: Digests) -> Fields:
     urls = meta.get("project_urls")
     if urls:
         fields["project_urls"] = [f"{label}, {url}" for label, url in urls.items()]
-    attestations = _attestations(dist.attestations)
-    if attestations:
-        fields["attestations"] = attestations
+    if dist.attestations:
+        fields["attestations"] = dist.attestations
     return fields

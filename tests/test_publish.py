@@ -271,3 +271,13 @@ def test_url_password_never_shown_when_the_run_fails_early(workspace: Path) -> N
         assert secret not in cli.output
         assert secret not in action.visible
     assert action.outputs["publish-url"] == "https://upload.example/legacy/"
+
+
+def test_broken_attestation_stops_the_run_before_the_first_upload(pypiserver, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    """The attestation beside the sdist (uploaded last) is read while validating, so the wheel does not go up alone."""
+    sdist = next((workspace / "dist").glob("*.tar.gz"))
+    (sdist.parent / f"{sdist.name}.publish.attestation").write_text("{not json")
+    run = run_action(workspace, {"index": "private-repo"}, env=_creds(pypiserver))
+    assert run.returncode == 2, run.output
+    assert f"{sdist.name}.publish.attestation: not a readable JSON attestation" in run.output
+    assert pypiserver.files() == []

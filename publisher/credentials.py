@@ -261,6 +261,8 @@ def _resolve(
         try:
             minted = _trusted_publishing(settings, target, environ, console, project_names, required=False)
         except TrustedPublishingError as exc:  # a reported one already showed its hint with the whole story
+            if exc.supported and exc.exit_code == 1:  # the index has trusted publishing and refused us, or is down
+                raise
             why_not_oidc, minted = (exc.message, None if exc.reported else exc.hint), None
         if minted is not None:
             return minted

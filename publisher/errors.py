@@ -68,6 +68,9 @@ class TrustedPublishingError(PublishError):
 
     title = "Trusted publishing failed"
 
-    def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 1) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 1, supported: bool = True) -> None:
         super().__init__(message, hint)
         self.exit_code = exit_code
+        # False when the index has no trusted publishing (audience 404/403): `automatic` then looks no further,
+        # while a refusal or an outage of an index that has it is an authentication failure of its own.
+        self.supported = supported

@@ -386,12 +386,19 @@ class _Exchange:
         self.expires: float | None = None  # epoch seconds, when the index says (PyPI does)
 
     def fail(
-        self, title: str, details: str, hint: str, *, short: str | None = None, exit_code: int = 1
+        self,
+        title: str,
+        details: str,
+        hint: str,
+        *,
+        short: str | None = None,
+        exit_code: int = 1,
+        supported: bool = True,
     ) -> TrustedPublishingError:
         """Annotate and summarise the whole explanation; the exception carries the short form for quoting."""
         self.console.error(f"{details}\n\n{hint}", title=title)
         self.console.summary(f"### {title}\n\n{details}\n\n{hint}\n")
-        error = TrustedPublishingError(short or details, hint=hint, exit_code=exit_code)
+        error = TrustedPublishingError(short or details, hint=hint, exit_code=exit_code, supported=supported)
         error.reported = True
         return error
 
@@ -429,10 +436,10 @@ class _Exchange:
         names = {"url": url, "base": self.base}
         if response.status_code == 404:
             message = _AUDIENCE_NOT_FOUND.format(**names)
-            raise self.fail("Trusted publishing not supported", message, _AUDIENCE_NOT_FOUND_HINT)
+            raise self.fail("Trusted publishing not supported", message, _AUDIENCE_NOT_FOUND_HINT, supported=False)
         if response.status_code == 403:
             message = _AUDIENCE_FORBIDDEN.format(**names)
-            raise self.fail("Trusted publishing disabled", message, _AUDIENCE_FORBIDDEN_HINT)
+            raise self.fail("Trusted publishing disabled", message, _AUDIENCE_FORBIDDEN_HINT, supported=False)
         try:
             audience = response.json().get("audience") if response.status_code == 200 else None
         except (ValueError, AttributeError):

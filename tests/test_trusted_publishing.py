@@ -293,6 +293,18 @@ def test_mint_refusal_dumps_the_claims(github: FakeGitHubOIDC, index: FakeTruste
     _assert_secrets_hidden(run, github, index)
 
 
+def test_automatic_mint_refusal_is_an_authentication_failure_not_missing_credentials(
+    github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path
+) -> None:
+    """The index has trusted publishing and refused this workflow: say so (exit 1), once, not "Missing credentials"."""
+    index.publisher = Publisher("octo-org/another-repo", "release.yml")
+    run = run_action(tp_workspace, _inputs(index), env=github.env)
+    assert run.returncode == 1, run.output
+    assert [title for title, _ in _annotations(run)] == ["Trusted publishing: token exchange refused"]
+    assert "Missing credentials" not in run.output
+    assert not index.files
+
+
 def test_always_with_a_username_is_a_configuration_error(
     github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path
 ) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import threading
 import weakref
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
+from packaging.utils import canonicalize_name
 
 from publisher.console import Console
 from publisher.credentials import Credentials
@@ -32,7 +32,7 @@ from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
 from publisher.index import Target
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe
-from publisher.urls import hostname, is_loopback, split_userinfo, strip_credentials
+from publisher.urls import hostname, sends_in_clear, split_userinfo, strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
@@ -40,13 +40,8 @@ _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
 _PREFERRED_HASHES = ("sha512", "sha3_512", "blake2b", "sha384", "sha3_384", "sha3_256", "sha224", "sha1", "md5")
 
 
-def normalize(name: str) -> str:
-    """PEP 503 project name normalisation, as used in Simple API URLs."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def project_url(check_url: str, name: str) -> str:
-    return f"{strip_credentials(check_url).rstrip('/')}/{normalize(name)}/"
+    return f"{strip_credentials(check_url).rstrip('/')}/{canonicalize_name(name)}/"
 
 
 @dataclass(frozen=True)
@@ -167,7 +162,7 @@ def read_auth(
 
     Nothing is sent over plain http to a non-loopback host unless allowed, as for uploads.
     """
-    if check_url.startswith("http://") and not is_loopback(check_url) and not allow_insecure_http:
+    if sends_in_clear(check_url, allow_insecure_http):
         return ReadAuth(None, "no credentials (plain http check URL; see allow-insecure-http)")
     _, url_user, url_password = split_userinfo(check_url)
     if url_user is not None or url_password is not None:
@@ -207,7 +202,7 @@ class Checker:
 
     def listing(self, name: str, console: Console, *, fresh: bool = False) -> Listing:
         """The project's files, fetched once per run (or again when `fresh`)."""
-        project = normalize(name)
+        project = canonicalize_name(name)
         with self._lock(project):
             if fresh or project not in self._listings:
                 self._listings[project] = self._fetch(project, console)

@@ -180,10 +180,10 @@ def resolve_target(settings: Settings) -> Target:
     if settings.index is None:
         publish_url = settings.publish_url or PYPI_UPLOAD_URL
         check_url = settings.check_url or (PYPI_CHECK_URL if publish_url == PYPI_UPLOAD_URL else None)
-        _check_urls(publish_url, check_url, "input")
+        _check_urls(settings, publish_url, check_url)
         return Target(publish_url=publish_url, check_url=check_url)
 
-    name = validate_index_name(settings.index, "the `index` input")
+    name = validate_index_name(settings.index, f"the {settings.label('index')}")
     pyproject = settings.resolve(settings.pyproject)
     indexes, source = load_indexes(pyproject)
     matches = [i for i in indexes if i.name == name]
@@ -197,25 +197,36 @@ def resolve_target(settings: Settings) -> Target:
     ):  # the same URL with `user:pass@` added is not a conflict
         raise ConfigError(
             f"Conflicting upload URLs: index `{name}` in {source} declares publish-url "
-            f"{strip_credentials(index.publish_url)} but `publish-url` is {strip_credentials(settings.publish_url)}.",
-            hint="Set only one of `index` and `publish-url`, or make them agree.",
+            f"{strip_credentials(index.publish_url)} but {settings.label('publish-url')} is "
+            f"{strip_credentials(settings.publish_url)}.",
+            hint=(
+                "Set only one of the `index` and `publish-url` inputs, or make them agree."
+                if settings.front_end == "action"
+                else "Set only one of --index and --publish-url, or make them agree."
+            ),
         )
     index_publish_url = settings.publish_url or index.publish_url
     if index_publish_url is None:
         raise IndexResolutionError(
             f"Index is missing a publish URL: `{name}` (in {source}).",
             hint=f'Add `publish-url = "https://.../upload"` to the `[[tool.uv.index]]` entry named `{name}`, '
-            "or pass `publish-url`.",
+            f"or pass {settings.label('publish-url')}.",
         )
     check_url = settings.check_url or index.url
-    _check_urls(index_publish_url, check_url, "index")
+    _check_urls(settings, index_publish_url, check_url)
     return Target(publish_url=index_publish_url, check_url=check_url, index_name=name, config_file=source)
 
 
-def _check_urls(publish_url: str, check_url: str | None, origin: str) -> None:
-    for label, url in (("publish-url", publish_url), ("check-url", check_url)):
+_URL_EXAMPLES = {
+    "publish-url": "the registry's full upload URL, e.g. https://upload.pypi.org/legacy/",
+    "check-url": "the index's Simple API root, e.g. https://pypi.org/simple/",
+}
+
+
+def _check_urls(settings: Settings, publish_url: str, check_url: str | None) -> None:
+    for name, url in (("publish-url", publish_url), ("check-url", check_url)):
         if url is not None and not is_valid_http_url(url):
             raise ConfigError(
-                f"`{label}` {strip_credentials(url)!r} is not an http:// or https:// URL.",
-                hint="Give the registry's full upload URL, e.g. https://upload.pypi.org/legacy/.",
+                f"`{name}` {strip_credentials(url)!r} is not an http:// or https:// URL.",
+                hint=f"Give {_URL_EXAMPLES[name]}.",
             )

@@ -38,7 +38,7 @@ from publisher import USER_AGENT
 from publisher.console import Console
 from publisher.errors import PublishError, TrustedPublishingError
 from publisher.settings import Settings
-from publisher.urls import hostname, is_loopback, origin
+from publisher.urls import hostname, origin, sends_in_clear
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -225,10 +225,6 @@ def missing_permission_error(environ: Mapping[str, str]) -> TrustedPublishingErr
     if environ.get("GITHUB_ACTIONS") != "true":
         return TrustedPublishingError(_NOT_IN_ACTIONS_MESSAGE.format(**names), hint=_NOT_IN_ACTIONS_HINT, exit_code=2)
     return TrustedPublishingError(_PERMISSION_MESSAGE.format(**names), hint=_PERMISSION_HINT, exit_code=2)
-
-
-def _allow_label(settings: Settings) -> str:
-    return "`allow-insecure-http: true`" if settings.front_end == "action" else "--allow-insecure-http"
 
 
 def fork_pull_request(environ: Mapping[str, str]) -> dict[str, str] | None:
@@ -555,8 +551,8 @@ def mint_token(
         raise missing_permission_error(environ)
     console.mask(environ[REQUEST_TOKEN])
     base = origin(publish_url)
-    if base.startswith("http://") and not is_loopback(base) and not settings.allow_insecure_http:
-        hint = _INSECURE_HINT.format(allow=_allow_label(settings))
+    if sends_in_clear(base, settings.allow_insecure_http):
+        hint = _INSECURE_HINT.format(allow=settings.turned_on("allow-insecure-http"))
         raise TrustedPublishingError(_INSECURE_MESSAGE.format(base=base), hint=hint, exit_code=2)
     attempts = settings.retries + 1
     with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False) as client:

@@ -25,7 +25,7 @@ from publisher.index import Target, resolve_target
 from publisher.report import FileResult, Report
 from publisher.settings import Settings
 from publisher.upload import make_client, upload_one
-from publisher.urls import is_loopback, strip_credentials, userinfo_password_forms
+from publisher.urls import sends_in_clear, strip_credentials, userinfo_password_forms
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -50,12 +50,12 @@ def mask_environment(settings: Settings, environ: Mapping[str, str], console: Co
 
 def _refuse_plain_http(settings: Settings, target: Target, has_credentials: bool) -> None:
     url = target.publish_url
-    if has_credentials and url.startswith("http://") and not is_loopback(url) and not settings.allow_insecure_http:
+    if has_credentials and sends_in_clear(url, settings.allow_insecure_http):
         raise ConfigError(
             f"Refusing to send credentials over plain http to {target.display_url}: anyone on the network "
             "path could read them.",
             hint="Use the registry's https:// URL. If this network is trusted (a private build network), set "
-            + ("`allow-insecure-http: true`." if settings.front_end == "action" else "--allow-insecure-http."),
+            f"{settings.turned_on('allow-insecure-http')}.",
         )
 
 

@@ -36,6 +36,11 @@ def _parse_bool(value: object) -> object:
 Flag = Annotated[bool, BeforeValidator(_parse_bool)]
 
 
+def label(name: str, front_end: str) -> str:
+    """How an input is spelled in a front end: `token` input (Actions), or --token (command line)."""
+    return f"`{name}` input" if front_end == "action" else f"--{name}"
+
+
 class Settings(BaseModel):
     """What the user asked for. Secrets are SecretStr so they never show in a repr or a validation error."""
 
@@ -65,7 +70,11 @@ class Settings(BaseModel):
 
     def label(self, name: str) -> str:
         """How the user spells an input in the front end they used: `token` input, or --token."""
-        return f"`{name}` input" if self.front_end == "action" else f"--{name}"
+        return label(name, self.front_end)
+
+    def turned_on(self, name: str) -> str:
+        """How the user turns a flag on: `allow-insecure-http: true`, or --allow-insecure-http."""
+        return f"`{name}: true`" if self.front_end == "action" else f"--{name}"
 
     def resolve(self, path: Path) -> Path:
         """Relative paths in settings are relative to the working directory (the workspace in Actions)."""
@@ -86,13 +95,13 @@ def _describe(error: ErrorDetails, front_end: str) -> str:
     """One line per problem: which input, the value given (never for secrets) and what is accepted instead."""
     loc = error.get("loc") or ("?",)
     name = str(loc[0]).replace("_", "-")
-    label = f"`{name}` input" if front_end == "action" else f"--{name}"
+    spelled = label(name, front_end)
     if error.get("type") == "extra_forbidden":
-        return f"unknown {label}"
+        return f"unknown {spelled}"
     expected = "true or false" if name in _FLAGS else _EXPECTED.get(name)
     given = "" if name in _SECRETS else f" is {error.get('input')!r}"
     detail = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{label}{given}: expected {expected}" if expected else f"{label}{given}: {detail}"
+    return f"{spelled}{given}: expected {expected}" if expected else f"{spelled}{given}: {detail}"
 
 
 def build_settings(raw: dict[str, Any], *, source: str = "input") -> Settings:

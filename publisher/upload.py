@@ -217,13 +217,15 @@ class _Upload:
         if final.response is None:
             assert final.error is not None
             maybe = (
-                " The file may have been stored: re-run with skip-existing to finish safely." if self.earlier else ""
+                f" The file may have been stored: re-run with {self.settings.label('skip-existing')} to finish safely."
+                if self.earlier
+                else ""
             )
             raise UploadError(
                 f"Could not upload {self.dist.filename} to {self.url} after {final.attempts} attempt(s): "
                 f"{describe(final.error)}",
-                hint="Check the URL and that the registry is reachable from this runner; raise `retries` for a flaky "
-                "network." + maybe,
+                hint="Check the URL and that the registry is reachable from this runner; raise "
+                f"{self.settings.label('retries')} for a flaky network." + maybe,
             )
         return self.classify(final.response, final.attempts)
 
@@ -283,8 +285,9 @@ class _Upload:
         hint = "Fix what the registry reports above; files already uploaded by this run are listed in the summary."
         if status == 429 or status >= 500:
             hint = (
-                "The registry kept failing; try again later (re-run with skip-existing to finish a partly uploaded "
-                "release) or raise `retries`."
+                "The registry kept failing; try again later (re-run with "
+                f"{self.settings.label('skip-existing')} to finish a partly uploaded release) or raise "
+                f"{self.settings.label('retries')}."
             )
         raise UploadError(f"{status} from {self.url} uploading {self.dist.filename}{tried}. {said}", hint=hint)
 

@@ -28,6 +28,11 @@ def userinfo_password_forms(url: str | None) -> set[str]:
     return {written, unquote(written)} - {""} if sep else set()
 
 
+def sends_in_clear(url: str, allowed: bool) -> bool:
+    """Whether credentials for `url` would cross a network in clear text without the user having allowed it."""
+    return url.startswith("http://") and not is_loopback(url) and not allowed
+
+
 def strip_credentials(url: str) -> str:
     """The URL as it may be shown in logs, outputs and summaries."""
     return split_userinfo(url)[0]

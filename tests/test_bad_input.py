@@ -315,7 +315,7 @@ CASES = [
             "Conflicting upload URLs",
             "index `private-repo`",
             "http://127.0.0.1:9/other/",
-            "Set only one of `index` and `publish-url`",
+            "Set only one of the `index` and `publish-url` inputs",
         ),
         inputs=_with(**{"publish-url": "http://127.0.0.1:9/other/"}),
     ),

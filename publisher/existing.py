@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -287,32 +285,19 @@ class Checker:
         return "Give the check URL read credentials (user:pass@ in check-url), or turn skip-existing off."
 
 
-_checkers: weakref.WeakKeyDictionary[httpx.Client, dict[str, Checker]] = weakref.WeakKeyDictionary()
-_checkers_lock = threading.Lock()
-
-
-def checker_for(
+def make_checker(
     client: httpx.Client,
     target: Target,
     credentials: Credentials,
     policy: RetryPolicy,
     *,
-    allow_insecure_http: bool = False,
-    environ: Mapping[str, str] | None = None,
-    console: Console | None = None,
-) -> Checker | None:
-    """The run's Checker for the target's check URL (one per client, so one per run), or None without one."""
-    check_url = target.check_url
-    if not check_url:
-        return None
-    with _checkers_lock:
-        per_client = _checkers.setdefault(client, {})
-        checker = per_client.get(check_url)
-        if checker is None:
-            env = os.environ if environ is None else environ
-            auth = read_auth(check_url, target, credentials, env, allow_insecure_http)
-            if console is not None and auth.auth is not None:
-                console.mask(auth.auth[1])
-            checker = Checker(client, check_url, auth, policy, target.env_prefix)
-            per_client[check_url] = checker
-        return checker
+    allow_insecure_http: bool,
+    environ: Mapping[str, str],
+    console: Console,
+) -> Checker:
+    """The run's Checker for the target's check URL, its read password masked before anything can print it."""
+    assert target.check_url is not None
+    auth = read_auth(target.check_url, target, credentials, environ, allow_insecure_http)
+    if auth.auth is not None:
+        console.mask(auth.auth[1])
+    return Checker(client, target.check_url, auth, policy, target.env_prefix)

@@ -12,19 +12,17 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import httpx
-
 from publisher import report as render
 from publisher.check import check
 from publisher.console import BufferedConsole, Console, ThreadConsole
-from publisher.credentials import Credentials, resolve_credentials
+from publisher.credentials import resolve_credentials
 from publisher.digests import file_digests
 from publisher.dists import Dist, collect
 from publisher.errors import ConfigError, PublishError
 from publisher.index import Target, resolve_target
 from publisher.report import FileResult, Report
 from publisher.settings import Settings
-from publisher.upload import make_client, upload_one
+from publisher.upload import Session, make_client, open_session, upload_one
 from publisher.urls import sends_in_clear, strip_credentials, userinfo_password_forms
 
 if TYPE_CHECKING:
@@ -83,19 +81,10 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
         return
 
     with make_client(credentials, router, environ) as client:
-        upload_all(client, target, credentials, dists, settings, router, report, environ)
+        upload_all(open_session(client, target, credentials, settings, environ, router), dists, router, report)
 
 
-def upload_all(
-    client: httpx.Client,
-    target: Target,
-    credentials: Credentials,
-    dists: list[Dist],
-    settings: Settings,
-    console: Console,
-    report: Report,
-    environ: Mapping[str, str],
-) -> None:
+def upload_all(session: Session, dists: list[Dist], console: Console, report: Report) -> None:
     """Wheels first (`parallel` at a time), then sdists only once every wheel is up, as uv orders them.
 
     On the first failure nothing new is started, uploads in flight finish, the rest are `not uploaded`, every
@@ -105,7 +94,7 @@ def upload_all(
     sdists = [d for d in dists if d.filetype != "bdist_wheel"]
     batches = [batch for batch in (wheels, sdists) if batch]
     for number, batch in enumerate(batches):
-        outcomes = _upload_batch(client, target, credentials, batch, settings, console, environ)
+        outcomes = _upload_batch(session, batch, console)
         for dist, outcome in zip(batch, outcomes, strict=True):
             report.results.append(outcome if isinstance(outcome, FileResult) else _unfinished(dist, outcome))
         error = next((o for o in outcomes if isinstance(o, BaseException)), None)
@@ -121,22 +110,14 @@ def _unfinished(dist: Dist, error: BaseException | None) -> FileResult:
 _Outcome = FileResult | BaseException | None  # None: never started
 
 
-def _upload_batch(
-    client: httpx.Client,
-    target: Target,
-    credentials: Credentials,
-    batch: list[Dist],
-    settings: Settings,
-    console: Console,
-    environ: Mapping[str, str],
-) -> list[_Outcome]:
+def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list[_Outcome]:
     """Upload one batch, returning an outcome per dist in batch order; output is replayed in that order."""
     outcomes: list[_Outcome] = [None] * len(batch)
-    workers = min(settings.parallel, len(batch))
+    workers = min(session.settings.parallel, len(batch))
     if workers <= 1:  # sequential: print live, no threads
         for position, dist in enumerate(batch):
             try:
-                outcomes[position] = upload_one(client, target, credentials, dist, settings, console, environ)
+                outcomes[position] = upload_one(session, dist, console)
             except Exception as exc:
                 outcomes[position] = exc
                 break
@@ -153,9 +134,9 @@ def _upload_batch(
 
     def work(dist: Dist, buffer: BufferedConsole) -> FileResult:
         if router is None:
-            return upload_one(client, target, credentials, dist, settings, buffer, environ)
+            return upload_one(session, dist, buffer)
         with router.bind(buffer):
-            return upload_one(client, target, credentials, dist, settings, buffer, environ)
+            return upload_one(session, dist, buffer)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
         in_flight: dict[Future[FileResult], int] = {}

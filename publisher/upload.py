@@ -352,40 +352,56 @@ def different_contents(dist: Dist, found: Existing, said: str = "") -> UploadErr
     )
 
 
-def upload_one(
+@dataclass(frozen=True)
+class Session:
+    """What every upload of one run shares: the client, where to and as whom, the retry policy, the check URL."""
+
+    client: httpx.Client
+    target: Target
+    credentials: Credentials
+    settings: Settings
+    policy: RetryPolicy
+    checker: Checker | None
+
+
+def open_session(
     client: httpx.Client,
     target: Target,
     credentials: Credentials,
-    dist: Dist,
     settings: Settings,
+    environ: Mapping[str, str],
     console: Console,
-    environ: Mapping[str, str] | None = None,
-) -> FileResult:
+) -> Session:
+    """Built once per run, before the first upload (so the check URL's read password is masked first)."""
+    policy = policy_from(settings.retries, environ)
+    checker = None
+    if target.check_url:  # existing.py (and its HTML parser) is imported only when there is a check URL
+        from publisher.existing import make_checker
+
+        checker = make_checker(
+            client,
+            target,
+            credentials,
+            policy,
+            allow_insecure_http=settings.allow_insecure_http,
+            environ=environ,
+            console=console,
+        )
+    return Session(client, target, credentials, settings, policy, checker)
+
+
+def upload_one(session: Session, dist: Dist, console: Console) -> FileResult:
     """Upload one dist inside its own log group; raise PublishError (with the registry's words) on failure.
 
-    Thread-safe: the only shared state is the client and the check URL's listing cache (locked per project).
-    `environ` (default os.environ) supplies UV_INDEX_<NAME>_* read credentials and the retry knobs.
+    Thread-safe: the only shared state is the session's client and the check URL's listing cache (locked per
+    project).
     """
-    env = os.environ if environ is None else environ
-    url = target.display_url
+    settings, checker = session.settings, session.checker
+    url = session.target.display_url
     with console.group(f"Uploading {dist.filename} ({human_size(dist.size)})"):
         digests = file_digests(dist.path)
         if settings.print_hash:
             console.info(f"  sha256      {digests.sha256}\n  blake2b-256 {digests.blake2_256}")
-        policy = policy_from(settings.retries, env)
-        checker = None
-        if target.check_url:  # existing.py (and its HTML parser) is imported only when there is a check URL
-            from publisher.existing import checker_for
-
-            checker = checker_for(
-                client,
-                target,
-                credentials,
-                policy,
-                allow_insecure_http=settings.allow_insecure_http,
-                environ=env,
-                console=console,
-            )
         outcome = None
         if settings.skip_existing and checker is not None:
             found = checker.compare(dist, digests, console)
@@ -394,8 +410,11 @@ def upload_one(
             if found.verdict == "identical":
                 outcome = Outcome("skipped", "already on the index (same sha256)")
         if outcome is None:
+            upload = _Upload(
+                session.client, url, dist, digests, session.credentials, settings, checker, session.policy, console
+            )
             try:
-                outcome = _Upload(client, url, dist, digests, credentials, settings, checker, policy, console).run()
+                outcome = upload.run()
             except httpx.TransportError as exc:  # not retryable: a bad URL or TLS problem
                 raise UploadError(
                     f"Could not upload {dist.filename} to {url}: {describe(exc)}",

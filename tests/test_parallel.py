@@ -123,7 +123,7 @@ def test_sdists_are_sent_only_after_every_wheel(
     def timed(*args: object) -> object:
         start = time.monotonic()
         result = real_upload_one(*args)  # type: ignore[arg-type]
-        spans[args[3].filename] = (start, time.monotonic())  # type: ignore[attr-defined]
+        spans[args[1].filename] = (start, time.monotonic())  # type: ignore[attr-defined]
         return result
 
     monkeypatch.setattr(run, "upload_one", timed)

@@ -37,6 +37,7 @@ from packaging.utils import canonicalize_name
 from publisher import USER_AGENT
 from publisher.console import Console
 from publisher.errors import PublishError, TrustedPublishingError
+from publisher.retry import Final, RetryPolicy, call_with_retries, describe, policy_from
 from publisher.settings import Settings
 from publisher.urls import hostname, origin, sends_in_clear
 
@@ -44,9 +45,6 @@ REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-BACKOFF_SECONDS = 1.0  # first pause before a retry; doubled after each further failure
-MAX_RETRY_AFTER_SECONDS = 30.0  # a server's Retry-After is honoured up to this
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 # The claims PyPI matches a GitHub trusted publisher against, plus the ones people get wrong most often.
 DISPLAYED_CLAIMS = (
@@ -227,6 +225,10 @@ def missing_permission_error(environ: Mapping[str, str]) -> TrustedPublishingErr
     return TrustedPublishingError(_PERMISSION_MESSAGE.format(**names), hint=_PERMISSION_HINT, exit_code=2)
 
 
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at call time, so tests can replace time.sleep
+
+
 def fork_pull_request(environ: Mapping[str, str]) -> dict[str, str] | None:
     """`{event, head, base}` when this run is for a pull request from a fork, read from the event payload."""
     event = environ.get("GITHUB_EVENT_NAME", "")
@@ -358,14 +360,6 @@ def _body_detail(response: httpx.Response, limit: int = 300) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
-    value = response.headers.get("retry-after", "") if response is not None else ""
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS)
-    except ValueError:
-        return None
-
-
 def _status(response: httpx.Response) -> str:
     return f"{response.status_code} {response.reason_phrase}".strip()
 
@@ -373,12 +367,12 @@ def _status(response: httpx.Response) -> str:
 class _Exchange:
     """One token exchange: an HTTP client plus what every message needs (base URL, console, attempts)."""
 
-    def __init__(self, client: httpx.Client, console: Console, publish_url: str, attempts: int) -> None:
+    def __init__(self, client: httpx.Client, console: Console, publish_url: str, policy: RetryPolicy) -> None:
         self.client = client
         self.console = console
         self.publish_url = publish_url
         self.base = origin(publish_url)
-        self.attempts = attempts
+        self.policy = policy
         self.expires: float | None = None  # epoch seconds, when the index says (PyPI does)
 
     def fail(
@@ -398,33 +392,29 @@ class _Exchange:
         error.reported = True
         return error
 
-    def pause(self, attempt: int, what: str, reason: str, response: httpx.Response | None = None) -> None:
-        delay = _retry_after(response)
-        delay = BACKOFF_SECONDS * 2 ** (attempt - 1) if delay is None else delay
-        self.console.info(f"{what}: {reason}; retrying in {delay:.1f}s (attempt {attempt + 1} of {self.attempts})")
-        time.sleep(delay)
-
     def send(self, method: str, url: str, *, what: str, shown_url: str, **kwargs: Any) -> httpx.Response:
-        """One request, retried with backoff on transport errors, 429 and 5xx; the last answer is returned."""
-        for attempt in range(1, self.attempts + 1):
+        """One request, retried (retry.py's policy) on transport errors, 429 and 5xx; the last answer is returned."""
+
+        def attempt() -> httpx.Response:
             self.console.debug(f"> {method} {shown_url}")
-            try:
-                response = self.client.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if attempt == self.attempts:
-                    raise self.fail(
-                        "Trusted publishing: " + ("index" if url.startswith(self.base) else "GitHub") + " unreachable",
-                        _UNREACHABLE.format(url=shown_url, attempts=self.attempts, reason=reason),
-                        _UNREACHABLE_HINT,
-                    ) from None
-                self.pause(attempt, what, reason)
-                continue
+            response = self.client.request(method, url, **kwargs)
             self.console.debug(f"< {response.status_code} {method} {shown_url}")
-            if response.status_code not in RETRY_STATUSES or attempt == self.attempts:
-                return response
-            self.pause(attempt, what, _status(response), response)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+            return response
+
+        return self.answer(attempt, what, shown_url)
+
+    def answer(self, attempt: Callable[[], httpx.Response], what: str, shown_url: str) -> httpx.Response:
+        """Run `attempt` with retries; a host that never answered is reported (and raised) as unreachable."""
+        try:
+            final: Final[None] = call_with_retries(attempt, self.policy, self.console, what, sleep=_sleep)
+        except httpx.TransportError as exc:  # not worth retrying: a TLS failure, a URL httpx cannot use
+            final = Final(error=exc, attempts=1)
+        if final.response is not None:
+            return final.response
+        assert final.error is not None
+        side = "index" if shown_url.startswith(self.base) else "GitHub"
+        message = _UNREACHABLE.format(url=shown_url, attempts=final.attempts, reason=describe(final.error))
+        raise self.fail(f"Trusted publishing: {side} unreachable", message, _UNREACHABLE_HINT)
 
     def audience(self) -> str:
         url = f"{self.base}/_/oidc/audience"
@@ -473,24 +463,17 @@ class _Exchange:
     def mint(self, environ: Mapping[str, str], audience: str, project_names: Sequence[str]) -> str:
         """Exchange a JWT for an upload token. A retry fetches a fresh JWT: PyPI refuses a JWT it has seen."""
         url = f"{self.base}/_/oidc/mint-token"
-        for attempt in range(1, self.attempts + 1):
-            jwt = self.id_token(environ, audience)
-            response: httpx.Response | None = None
+        jwts: list[str] = []
+
+        def attempt() -> httpx.Response:
+            jwts.append(self.id_token(environ, audience))
             self.console.debug(f"> POST {url}")
-            try:
-                response = self.client.post(url, json={"token": jwt})
-            except httpx.TransportError as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if attempt == self.attempts:
-                    message = _UNREACHABLE.format(url=url, attempts=self.attempts, reason=reason)
-                    raise self.fail("Trusted publishing: index unreachable", message, _UNREACHABLE_HINT) from None
-            else:
-                self.console.debug(f"< {response.status_code} POST {url}")
-                if response.status_code not in RETRY_STATUSES or attempt == self.attempts:
-                    return self.minted(response, jwt, project_names)
-                reason = _status(response)
-            self.pause(attempt, "Trusted publishing token exchange", reason, response)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+            response = self.client.post(url, json={"token": jwts[-1]})
+            self.console.debug(f"< {response.status_code} POST {url}")
+            return response
+
+        response = self.answer(attempt, "Trusted publishing token exchange", url)
+        return self.minted(response, jwts[-1], project_names)
 
     def minted(self, response: httpx.Response, jwt: str, project_names: Sequence[str]) -> str:
         """The token from a mint answer, masked; or the index's reasons with the claims that were sent."""
@@ -554,9 +537,9 @@ def mint_token(
     if sends_in_clear(base, settings.allow_insecure_http):
         hint = _INSECURE_HINT.format(allow=settings.turned_on("allow-insecure-http"))
         raise TrustedPublishingError(_INSECURE_MESSAGE.format(base=base), hint=hint, exit_code=2)
-    attempts = settings.retries + 1
+    policy = policy_from(settings.retries, environ)
     with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False) as client:
-        exchange = _Exchange(client, console, publish_url, attempts)
+        exchange = _Exchange(client, console, publish_url, policy)
         with console.group(f"Trusted publishing: exchanging a GitHub OIDC token at {base}"):
             audience = exchange.audience()
             console.debug(f"OIDC audience: {audience}")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publisher import USER_AGENT, oidc
 from publisher.errors import TrustedPublishingError
+from publisher.retry import RETRY_AFTER_CAP
 from publisher.settings import Settings, build_settings
 from tests.fakes.github_oidc import FakeGitHubOIDC, default_claims
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher, refused
@@ -84,13 +85,9 @@ def index(github: FakeGitHubOIDC) -> Iterator[FakeTrustedIndex]:
         yield fake
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(oidc, "BACKOFF_SECONDS", 0.0)
-
-
 def _env(github: FakeGitHubOIDC, **extra: str) -> dict[str, str]:
-    return {**github.env, "GITHUB_ACTIONS": "true", **extra}
+    """The job's variables, with retry.py's first backoff cut to nothing so retries cost no time."""
+    return {**github.env, "GITHUB_ACTIONS": "true", "PUBLISHER_RETRY_BASE_DELAY": "0", **extra}
 
 
 def _settings(**raw: Any) -> Settings:
@@ -240,9 +237,9 @@ def test_transient_503_on_the_audience_endpoint_is_retried(github: FakeGitHubOID
 
     assert token in index.minted
     assert [r.path for r in index.requests].count("/_/oidc/audience") == 2
-    (notice,) = [line for line in console.of("info") if "retrying" in line]
-    assert "503" in notice
-    assert "attempt 2 of 4" in notice
+    (notice,) = console.of("warning")  # retry.py's notice, as for uploads
+    assert notice.startswith("Trusted publishing audience: HTTP 503")
+    assert "retry 1/3" in notice
     assert not console.of("error")
 
 
@@ -251,7 +248,6 @@ def test_retry_after_is_honoured_but_capped(
 ) -> None:
     pauses: list[float] = []
     monkeypatch.setattr("publisher.oidc.time.sleep", pauses.append)
-    monkeypatch.setattr(oidc, "BACKOFF_SECONDS", 1.0)
     index.fail_next["/_/oidc/audience"] = [503, 503]
     original = index.handle
 
@@ -262,8 +258,10 @@ def test_retry_after_is_honoured_but_capped(
         return response
 
     monkeypatch.setattr(index, "handle", with_retry_after)
-    _mint(index, _env(github), RecordingConsole())
-    assert pauses == [oidc.MAX_RETRY_AFTER_SECONDS, 2.0]  # capped Retry-After, then backoff (doubled)
+    _mint(index, _env(github, PUBLISHER_RETRY_BASE_DELAY="1"), RecordingConsole())
+    assert pauses[0] == RETRY_AFTER_CAP  # Retry-After: 3600 waited out only up to the cap
+    assert 1.0 <= pauses[1] <= 2.0  # an unreadable Retry-After: the second backoff step (2 s, half of it jitter)
+    assert len(pauses) == 2
 
 
 def test_unreachable_index_is_reported_after_the_retries(github: FakeGitHubOIDC) -> None:

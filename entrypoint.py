@@ -7,24 +7,15 @@ import sys
 
 
 def main() -> int:
-    from publisher import start_up
+    from publisher import launch, start_up
 
+    environ = os.environ
     with start_up():
         from publisher.action import read_input, settings_from_inputs
         from publisher.console import ActionsConsole
-        from publisher.errors import ConfigError
 
-        environ = os.environ
         console = ActionsConsole(verbose=(read_input(environ, "verbose") or "").lower() == "true", environ=environ)
-        try:
-            settings = settings_from_inputs(environ, console)
-        except ConfigError as exc:
-            console.error(str(exc), title=exc.title)
-            return exc.exit_code
-        console.verbose = settings.verbose
-        from publisher.run import main as run_main  # the HTTP stack: not needed to report a bad input
-
-    return run_main(settings, environ, console)
+    return launch(console, lambda: settings_from_inputs(environ, console), environ)
 
 
 if __name__ == "__main__":

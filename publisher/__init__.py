@@ -3,8 +3,15 @@
 import gc as _gc
 import os as _os
 import sys as _sys
+from collections.abc import Callable as _Callable
 from collections.abc import Iterator as _Iterator
+from collections.abc import Mapping as _Mapping
 from contextlib import contextmanager as _contextmanager
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+if _TYPE_CHECKING:
+    from publisher.console import Console
+    from publisher.settings import Settings
 
 __version__ = "1.0.0"
 USER_AGENT = f"publish-dists/{__version__}"
@@ -38,3 +45,19 @@ def start_up() -> _Iterator[None]:
     finally:
         _gc.freeze()
         _gc.enable()
+
+
+def launch(console: "Console", build_settings: "_Callable[[], Settings]", environ: "_Mapping[str, str]") -> int:
+    """The shared tail of both front ends: settings (bad input is exit 2 before the HTTP stack loads), then the run."""
+    from publisher.errors import ConfigError
+
+    with start_up():
+        try:
+            settings = build_settings()
+        except ConfigError as exc:
+            console.error(str(exc), title=exc.title)
+            return exc.exit_code
+        console.verbose = settings.verbose
+        from publisher.run import main
+
+    return main(settings, environ, console)

@@ -12,9 +12,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from publisher import __version__, start_up
+from publisher import __version__, launch
 from publisher.console import make_console
-from publisher.errors import ConfigError
 
 if TYPE_CHECKING:  # imported where used, so --help and --version load neither pydantic nor httpx
     from publisher.settings import Settings
@@ -96,16 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     environ = os.environ
     argv = sys.argv[1:] if argv is None else argv
     console = make_console(environ, verbose="-v" in argv or "--verbose" in argv)
-    with start_up():
-        try:
-            settings = settings_from_args(argv, environ)
-        except ConfigError as exc:
-            console.error(str(exc), title=exc.title)
-            return exc.exit_code
-        console.verbose = settings.verbose
-        from publisher.run import main as run_main
-
-    return run_main(settings, environ, console)
+    return launch(console, lambda: settings_from_args(argv, environ), environ)
 
 
 if __name__ == "__main__":

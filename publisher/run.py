@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from publisher import report as render
@@ -133,9 +134,7 @@ def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list
     printed = 0
 
     def work(dist: Dist, buffer: BufferedConsole) -> FileResult:
-        if router is None:
-            return upload_one(session, dist, buffer)
-        with router.bind(buffer):
+        with router.bind(buffer) if router is not None else nullcontext():
             return upload_one(session, dist, buffer)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:

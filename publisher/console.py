@@ -1,7 +1,9 @@
 """The printing edge: GitHub workflow commands when running in Actions, plain text on a terminal.
 
 Everything user-visible goes through a Console so the pipeline never decides *how* to print, and so secrets are
-registered with `mask()` (an `::add-mask::` command in Actions) before any other line can contain them.
+registered with `mask()` (an `::add-mask::` command in Actions) before any other line can contain them. Text from
+outside the tool reaches a Console only through `safe.inline` (or `safe.code`/`safe.cell`), and every line a
+Console prints goes through `safe.defuse` last.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
+
+from publisher import safe
 
 
 class Console(Protocol):
@@ -27,52 +31,49 @@ class Console(Protocol):
     def summary(self, markdown: str) -> None: ...
 
 
-class _Redactor:
-    """Local safety net: replace every masked value in text we print ourselves (the runner does it in Actions)."""
-
-    def __init__(self) -> None:
-        self.secrets: set[str] = set()
-
-    def add(self, secret: str | None) -> bool:
-        if not secret or secret in self.secrets:
-            return False
-        self.secrets.add(secret)
-        return True
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+def _mask_forms(secret: str | None) -> list[str]:
+    """The value and its trimmed form (a secret pasted with a trailing newline is sent trimmed), registered with
+    `safe` so that outside text quoting them is redacted."""
+    if secret is None:
+        return []
+    forms = [value for value in dict.fromkeys((secret, secret.strip())) if value]
+    for value in forms:
+        safe.register_secret(value)
+    return forms
 
 
 class TerminalConsole:
-    """Plain output for a terminal or another CI: messages on stderr, the report on stdout."""
+    """Plain output for a terminal or another CI: messages on stderr, the report on stdout.
+
+    Nothing is redacted here by replacing strings: our own text holds no secret by construction, and text from
+    outside had its secrets taken out by `safe.inline` before it was cut to length. `mask()` registers the secret
+    for that. Every line still goes through `safe.defuse`, for CI systems that read commands from the output.
+    """
 
     def __init__(self, *, verbose: bool = False) -> None:
         self.verbose = verbose
-        self._redact = _Redactor()
 
     def mask(self, secret: str | None) -> None:
-        self._redact.add(secret)
+        _mask_forms(secret)
 
     def info(self, message: str) -> None:
-        print(self._redact(message), flush=True)
+        print(safe.defuse(message), flush=True)
 
     def debug(self, message: str) -> None:
         if self.verbose:
-            print(self._redact(message), file=sys.stderr, flush=True)
+            print(safe.defuse(message), file=sys.stderr, flush=True)
 
     def warning(self, message: str, title: str | None = None) -> None:
         prefix = f"warning: {title}: " if title else "warning: "
-        print(self._redact(prefix + message), file=sys.stderr, flush=True)
+        print(safe.defuse(prefix + message), file=sys.stderr, flush=True)
 
     def error(self, message: str, title: str | None = None) -> None:
         prefix = f"error: {title}: " if title else "error: "
-        print(self._redact(prefix + message), file=sys.stderr, flush=True)
+        print(safe.defuse(prefix + message), file=sys.stderr, flush=True)
 
     @contextmanager
     def group(self, title: str) -> Iterator[None]:
-        print(self._redact(title), flush=True)
+        print(safe.defuse(title), flush=True)
         yield
 
     def set_output(self, name: str, value: str) -> None:
@@ -83,7 +84,12 @@ class TerminalConsole:
 
 
 class ActionsConsole:
-    """Workflow commands through github-action-utils: masks, annotations, groups, outputs and the job summary."""
+    """Workflow commands through github-action-utils: masks, annotations, groups, outputs and the job summary.
+
+    Annotation and group texts are escaped by github-action-utils (`%0A`: one command, one line); plain lines go
+    through `safe.defuse`, so no line can start a command we did not emit. Outputs and the summary are written
+    exactly: they carry file names and URLs, never a secret.
+    """
 
     def __init__(self, *, verbose: bool = False, environ: Mapping[str, str] | None = None) -> None:
         import github_action_utils as gha
@@ -91,42 +97,41 @@ class ActionsConsole:
         self._gha = gha
         self.verbose = verbose
         self._environ = os.environ if environ is None else environ
-        self._redact = _Redactor()
+        self._masked: set[str] = set()
 
     def mask(self, secret: str | None) -> None:
-        if secret is None:
-            return
-        for value in {secret, secret.strip()}:
-            if value and self._redact.add(value):
+        for value in _mask_forms(secret):
+            if value not in self._masked:
+                self._masked.add(value)
                 self._gha.add_mask(value)
 
     def info(self, message: str) -> None:
-        self._gha.echo(self._redact(message))
+        self._gha.echo(safe.defuse(message))
 
     def debug(self, message: str) -> None:
         if self.verbose:
-            self._gha.echo(self._redact(message))
+            self._gha.echo(safe.defuse(message))
         else:
-            self._gha.debug(self._redact(message))
+            self._gha.debug(safe.defuse(message))
 
     def warning(self, message: str, title: str | None = None) -> None:
-        self._gha.warning(self._redact(message), title=title)
+        self._gha.warning(safe.defuse(message), title=title)
 
     def error(self, message: str, title: str | None = None) -> None:
-        self._gha.error(self._redact(message), title=title)
+        self._gha.error(safe.defuse(message), title=title)
 
     @contextmanager
     def group(self, title: str) -> Iterator[None]:
-        with self._gha.group(self._redact(title)):
+        with self._gha.group(safe.defuse(title)):
             yield
 
     def set_output(self, name: str, value: str) -> None:
         if self._environ.get("GITHUB_OUTPUT"):
-            self._gha.set_output(name, self._redact(value))
+            self._gha.set_output(name, value)
 
     def summary(self, markdown: str) -> None:
         if self._environ.get("GITHUB_STEP_SUMMARY"):
-            self._gha.append_job_summary(self._redact(markdown))
+            self._gha.append_job_summary(markdown)
 
 
 class _Call:

@@ -29,7 +29,7 @@ from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
 from publisher.index import Target
 from publisher.settings import Settings
-from publisher.urls import hostname, split_userinfo, strip_credentials
+from publisher.urls import hostname, origin, sends_in_clear, split_userinfo, strip_credentials
 
 if TYPE_CHECKING:
     from publisher.oidc import RenewingToken
@@ -334,3 +334,46 @@ def _missing(
     if why_not_oidc and why_not_oidc[1]:
         hint += "\n" + why_not_oidc[1]
     return MissingCredentialsError("\n".join(lines), hint=hint)
+
+
+# ---- credentials for reading the check URL ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadAuth:
+    """Credentials for the check URL (Simple API), bound to the one origin they may be sent to."""
+
+    auth: tuple[str, str] | None = field(repr=False)
+    source: str  # where it came from, for messages; never the value
+    origin: str = ""  # scheme://host[:port] the credentials belong to; nothing is sent anywhere else
+
+
+def read_auth(
+    check_url: str,
+    target: Target,
+    credentials: Credentials,
+    environ: Mapping[str, str],
+    allow_insecure_http: bool = False,
+) -> ReadAuth:
+    """Credentials to read the index: `user:pass@` in the check URL, UV_INDEX_<NAME>_USERNAME/_PASSWORD (the
+    install-time credentials), else the upload credentials when the check URL is on the upload host.
+
+    Nothing is sent over plain http to a non-loopback host unless allowed, as for uploads.
+    """
+    bound = origin(check_url)
+    if sends_in_clear(check_url, allow_insecure_http):
+        return ReadAuth(None, "no credentials (plain http check URL; see allow-insecure-http)", bound)
+    _, url_user, url_password = split_userinfo(check_url)
+    if url_user is not None or url_password is not None:
+        return ReadAuth((url_user or "", url_password or ""), "user:pass@ in the check URL", bound)
+    prefix = target.env_prefix
+    if prefix:
+        user = (environ.get(f"{prefix}_USERNAME") or "").strip()
+        password = (environ.get(f"{prefix}_PASSWORD") or "").strip()
+        if user or password:
+            return ReadAuth((user, password), f"{prefix}_USERNAME / {prefix}_PASSWORD", bound)
+    if credentials.renewal is not None:  # a trusted-publishing token is for uploading, and expires
+        return ReadAuth(None, "no credentials (trusted-publishing tokens are not used to read the index)", bound)
+    if credentials.auth is not None and hostname(check_url) == hostname(target.publish_url):
+        return ReadAuth(credentials.auth, f"the upload credentials ({credentials.source})", bound)
+    return ReadAuth(None, "no credentials", bound)

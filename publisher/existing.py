@@ -24,13 +24,13 @@ import httpx
 from packaging.utils import canonicalize_name
 
 from publisher.console import Console
-from publisher.credentials import Credentials
+from publisher.credentials import Credentials, ReadAuth, read_auth
 from publisher.digests import Digests
 from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
 from publisher.index import Target
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe
-from publisher.urls import hostname, sends_in_clear, split_userinfo, strip_credentials
+from publisher.urls import strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
@@ -137,45 +137,6 @@ def parse_listing(response: httpx.Response, project: str) -> Listing:
             hint="Point check-url (or the index's `url`) at the index's Simple API root, e.g. https://host/simple/.",
         ) from None
     return Listing(project, strip_credentials(base), files)
-
-
-# ---- credentials for reading ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReadAuth:
-    auth: tuple[str, str] | None
-    source: str  # where it came from, for messages; never the value
-
-
-def read_auth(
-    check_url: str,
-    target: Target,
-    credentials: Credentials,
-    environ: Mapping[str, str],
-    allow_insecure_http: bool = False,
-) -> ReadAuth:
-    """Credentials to read the index: `user:pass@` in the check URL, UV_INDEX_<NAME>_USERNAME/_PASSWORD (the
-    install-time credentials), else the upload credentials when the check URL is on the upload host.
-
-    Nothing is sent over plain http to a non-loopback host unless allowed, as for uploads.
-    """
-    if sends_in_clear(check_url, allow_insecure_http):
-        return ReadAuth(None, "no credentials (plain http check URL; see allow-insecure-http)")
-    _, url_user, url_password = split_userinfo(check_url)
-    if url_user is not None or url_password is not None:
-        return ReadAuth((url_user or "", url_password or ""), "user:pass@ in the check URL")
-    prefix = target.env_prefix
-    if prefix:
-        user = (environ.get(f"{prefix}_USERNAME") or "").strip()
-        password = (environ.get(f"{prefix}_PASSWORD") or "").strip()
-        if user or password:
-            return ReadAuth((user, password), f"{prefix}_USERNAME / {prefix}_PASSWORD")
-    if credentials.renewal is not None:  # a trusted-publishing token is for uploading, and expires
-        return ReadAuth(None, "no credentials (trusted-publishing tokens are not used to read the index)")
-    if credentials.auth is not None and hostname(check_url) == hostname(target.publish_url):
-        return ReadAuth(credentials.auth, f"the upload credentials ({credentials.source})")
-    return ReadAuth(None, "no credentials")
 
 
 # ---- fetching ---------------------------------------------------------------------------------------------------

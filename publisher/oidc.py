@@ -34,7 +34,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import httpx
 from packaging.utils import canonicalize_name
 
-from publisher import USER_AGENT
+from publisher import USER_AGENT, safe
 from publisher.console import Console
 from publisher.errors import PublishError, TrustedPublishingError
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe, policy_from
@@ -356,8 +356,7 @@ def _body_detail(response: httpx.Response, limit: int = 300) -> str:
         text = payload["message"]
     else:
         text = " ".join(response.text.split())
-    text = text or "(empty body)"
-    return text[:limit] + ("..." if len(text) > limit else "")
+    return safe.inline(text or "(empty body)", limit)
 
 
 def _status(response: httpx.Response) -> str:
@@ -494,8 +493,9 @@ class _Exchange:
             message = _MINT_MALFORMED.format(base=self.base, status=_status(response), detail=detail)
             raise self.fail("Trusted publishing: unexpected answer", message, _SERVER_TROUBLE_HINT)
 
-        reasons = [
-            (str(_dig(e, "code") or "unknown"), str(_dig(e, "description") or "(no description)")) for e in errors
+        reasons = [  # the index's words: redacted (an index may quote the token back), one line each, bounded
+            (safe.inline(_dig(e, "code") or "unknown", 100), safe.inline(_dig(e, "description") or "(none)", 500))
+            for e in errors[:10]
         ]
         claims = decode_claims(jwt)
         warning = reusable_workflow_warning(claims)
@@ -504,7 +504,7 @@ class _Exchange:
         details = _MINT_REFUSED.format(
             base=self.base,
             status=_status(response),
-            reasons="\n".join(f"- `{code}`: {description}" for code, description in reasons),
+            reasons="\n".join(f"- {safe.code(code)}: {safe.code(description)}" for code, description in reasons),
             claims=render_claims(claims),
         )
         if warning:

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from publisher import report as render
+from publisher import safe
 from publisher.check import check
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
@@ -195,8 +196,9 @@ def main(settings: Settings, environ: Mapping[str, str], console: Console) -> in
         report.error = str(exc)
         code = exc.exit_code
     except Exception as exc:  # a bug of ours: still report, never a raw traceback with values in it
-        console.error(f"Unexpected error: {type(exc).__name__}: {exc}", title="Internal error")
-        report.error = f"{type(exc).__name__}: {exc}"
+        detail = safe.inline(f"{type(exc).__name__}: {exc}", 2000)
+        console.error(f"Unexpected error: {detail}", title="Internal error")
+        report.error = detail
         code = 1
     if not finish(report, console) and code == 0:
         code = 1

@@ -26,7 +26,8 @@ from typing import IO, TYPE_CHECKING, Literal, cast
 
 import httpx
 
-from publisher import USER_AGENT
+from publisher import USER_AGENT, safe
+from publisher.auth import client_auth
 from publisher.console import Console
 from publisher.credentials import Credentials
 from publisher.digests import Digests, file_digests
@@ -84,7 +85,7 @@ def registry_message(response: httpx.Response, limit: int = 400) -> str:
     reason = response.reason_phrase or ""
     if reason and reason.lower() not in text.lower():
         text = f"{reason}: {text}" if text else reason
-    return text[:limit] + ("..." if len(text) > limit else "")
+    return safe.inline(text, limit)
 
 
 # What each registry answers to a file name it already has (see the facts file); 409 means it on every registry.
@@ -107,16 +108,6 @@ def is_identical_answer(status: int, message: str) -> bool:
     return 200 <= status < 300 and "identical file" in message.lower()
 
 
-def _client_auth(credentials: Credentials) -> httpx.Auth | None:
-    """Basic auth; for trusted publishing, Basic auth whose token is minted again before it expires."""
-    if credentials.renewal is not None:
-        from publisher.oidc import RenewingAuth
-
-        return RenewingAuth(credentials.renewal)
-    auth = credentials.auth
-    return httpx.BasicAuth(*auth) if auth else None
-
-
 def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:
     """One client (connection pool, keep-alive) for the whole run; thread-safe for parallel uploads."""
 
@@ -130,7 +121,7 @@ def make_client(credentials: Credentials, console: Console, environ: Mapping[str
     return httpx.Client(
         timeout=timeout_from(os.environ if environ is None else environ),
         headers={"User-Agent": USER_AGENT},
-        auth=_client_auth(credentials),
+        auth=client_auth(credentials),
         follow_redirects=False,
         event_hooks={"request": [log_request], "response": [log_response]},
         # TLS set up at the first https request, bodies in large writes (transport.py); with a proxy configured,

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from publisher.console import TerminalConsole
-from publisher.credentials import Credentials
+from publisher.credentials import Credentials, ReadAuth, read_auth
 from publisher.digests import file_digests
 from publisher.dists import Dist
 from publisher.errors import AuthenticationError
-from publisher.existing import Checker, IndexFile, ReadAuth, parse_html, parse_json, project_url, read_auth
+from publisher.existing import Checker, IndexFile, parse_html, parse_json, project_url
 from publisher.index import Target
 from publisher.retry import RetryPolicy
 from tests.fakes import FakeServer, Request, Response

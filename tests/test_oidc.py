@@ -312,7 +312,7 @@ def test_mint_refusal_lists_every_error_and_the_claims(github: FakeGitHubOIDC, i
     (summary,) = console.of("summary")
     claims = github.claims
     for text in (annotation, summary):
-        assert "- `invalid-publisher`: valid token, but no corresponding publisher" in text
+        assert "- `invalid-publisher`: `valid token, but no corresponding publisher" in text
         assert f"- `sub`: `{claims['sub']}`" in text
         assert "- `repository`: `octo-org/octo-repo`" in text
         assert "- `repository_owner`: `octo-org`" in text
@@ -341,7 +341,8 @@ def test_every_error_code_is_shown_and_missing_claims_say_so(
     (summary,) = console.of("summary")
     for text in (annotation, summary):
         assert (
-            "- `invalid-publisher`: no corresponding publisher\n- `invalid-environment`: environment mismatch" in text
+            "- `invalid-publisher`: `no corresponding publisher`\n- `invalid-environment`: `environment mismatch`"
+            in text
         )
         assert "- `environment`: `MISSING`" in text
         assert "- `repository_owner_id`: `MISSING`" in text

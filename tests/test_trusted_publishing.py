@@ -281,7 +281,7 @@ def test_mint_refusal_dumps_the_claims(github: FakeGitHubOIDC, index: FakeTruste
     _diagnostic(
         run,
         "Trusted publishing: token exchange refused",
-        "- `invalid-publisher`: valid token, but no corresponding publisher",
+        "- `invalid-publisher`: `valid token, but no corresponding publisher",
         *claims,
         "- `sub`: `repo:octo-org/octo-repo:environment:pypi`",
         oidc.TROUBLESHOOTING_URL,

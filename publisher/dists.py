@@ -23,7 +23,9 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, Field, ValidationError
 
+from publisher import safe
 from publisher.console import Console
 from publisher.errors import ConfigError, DistError
 from publisher.settings import Settings
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 FileType = Literal["bdist_wheel", "sdist"]
 ATTESTATION_SUFFIX = ".publish.attestation"
+MAX_ATTESTATION = 256 * 1024  # a real one is 5-10 KB: a certificate, a transparency-log entry and a signature
+_DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 _MAX_METADATA = 16 * 1024 * 1024
 
 
@@ -54,6 +58,11 @@ class Dist:
         return self.path.name
 
 
+def _shown(path: Path | str) -> str:
+    """A path as messages show it: names in a packages directory come from outside (safe.inline)."""
+    return safe.inline(path)
+
+
 def _expand(settings: Settings) -> list[Path]:
     """Paths named on the command line (globs allowed), or everything in the packages directory."""
     if settings.files:
@@ -63,7 +72,7 @@ def _expand(settings: Settings) -> list[Path]:
             matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
             if not matches or (not glob.has_magic(full) and not Path(full).exists()):
                 raise ConfigError(
-                    f"No file matches `{pattern}`.",
+                    f"No file matches {safe.code(pattern)}.",
                     hint="Build the distributions first (`uv build` or `python -m build`) or fix the path.",
                 )
             paths += [Path(m) for m in matches]
@@ -71,7 +80,7 @@ def _expand(settings: Settings) -> list[Path]:
     directory = settings.resolve(settings.packages_dir)
     if not directory.is_dir():
         raise ConfigError(
-            f"Packages directory {directory} does not exist.",
+            f"Packages directory {safe.inline(directory)} does not exist.",
             hint="Build the distributions first (`uv build` or `python -m build`), or set `packages-dir` to the "
             "folder that holds them.",
         )
@@ -87,20 +96,23 @@ def select(paths: list[Path], console: Console) -> list[Path]:
         name = path.name
         if name.endswith(ATTESTATION_SUFFIX) or path.is_dir():
             continue
+        if name.endswith(_DIST_SUFFIXES) and not name.startswith("."):
+            refuse_unprintable_name(path)
         if name.startswith("."):  # uv build writes dist/.gitignore: tooling files, not a mistake worth a warning
-            console.debug(f"Ignoring {path}: a hidden file.")
+            console.debug(f"Ignoring {_shown(path)}: a hidden file.")
             continue
         if name.endswith(".zip"):
             raise DistError(
-                f"{path}: .zip source distributions are no longer accepted by PyPI-compatible indexes (PEP 625).",
+                f"{_shown(path)}: .zip source distributions are no longer accepted by PyPI-compatible indexes "
+                "(PEP 625).",
                 hint="Rebuild the sdist as .tar.gz (`uv build --sdist` or `python -m build --sdist`).",
             )
         if not (name.endswith(".whl") or name.endswith(".tar.gz")):
-            console.warning(f"Skipping {path}: not a wheel (.whl) or source distribution (.tar.gz).")
+            console.warning(f"Skipping {_shown(path)}: not a wheel (.whl) or source distribution (.tar.gz).")
             continue
         if name in seen:
             raise DistError(
-                f"{name} is listed twice ({seen[name]} and {path}).",
+                f"{safe.inline(name)} is listed twice ({safe.inline(seen[name])} and {_shown(path)}).",
                 hint="Name each distribution once; an index keeps one file per file name.",
             )
         seen[name] = path
@@ -115,16 +127,18 @@ def _read_wheel_metadata(path: Path, file: IO[bytes], name: str) -> bytes:
             candidates = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             if not candidates:
                 raise DistError(
-                    f"{path}: no *.dist-info/METADATA inside the wheel.",
+                    f"{_shown(path)}: no *.dist-info/METADATA inside the wheel.",
                     hint="Rebuild the wheel with a standard build backend.",
                 )
             wanted = [c for c in candidates if canonicalize_name(c.split("-")[0]) == canonicalize_name(name)]
             info = archive.getinfo((wanted or candidates)[0])
             if info.file_size > _MAX_METADATA:
-                raise DistError(f"{path}: METADATA is implausibly large ({info.file_size} bytes).")
+                raise DistError(f"{_shown(path)}: METADATA is implausibly large ({info.file_size} bytes).")
             return archive.read(info)
     except zipfile.BadZipFile as exc:
-        raise DistError(f"{path}: not a valid wheel (zip) file: {exc}.", hint="Rebuild the wheel.") from None
+        raise DistError(
+            f"{_shown(path)}: not a valid wheel (zip) file: {safe.inline(exc, 300)}.", hint="Rebuild the wheel."
+        ) from None
 
 
 def _is_top_pkg_info(member: tarfile.TarInfo) -> bool:
@@ -150,14 +164,16 @@ def _read_sdist_metadata(path: Path, file: IO[bytes]) -> bytes:
                         assert extracted is not None
                         data = extracted.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DistError(f"{path}: not a valid .tar.gz sdist: {exc}.", hint="Rebuild the sdist.") from None
+        raise DistError(
+            f"{_shown(path)}: not a valid .tar.gz sdist: {safe.inline(exc, 300)}.", hint="Rebuild the sdist."
+        ) from None
     if pkg_info is None:
         raise DistError(
-            f"{path}: no PKG-INFO at the top of the sdist.",
+            f"{_shown(path)}: no PKG-INFO at the top of the sdist.",
             hint="Build the sdist with `uv build --sdist` or `python -m build --sdist`.",
         )
     if pkg_info.size > _MAX_METADATA:
-        raise DistError(f"{path}: PKG-INFO is implausibly large ({pkg_info.size} bytes).")
+        raise DistError(f"{_shown(path)}: PKG-INFO is implausibly large ({pkg_info.size} bytes).")
     return data
 
 
@@ -171,13 +187,14 @@ def load(path: Path) -> Dist:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):  # opening a FIFO would block forever
             raise DistError(
-                f"{path}: not a regular file.", hint="Point at the built distribution itself, not a pipe or device."
+                f"{_shown(path)}: not a regular file.",
+                hint="Point at the built distribution itself, not a pipe or device.",
             )
         file = path.open("rb")  # opened once: the readability check, then the archive read
     except OSError as exc:
         broken = path.is_symlink() and not path.exists()
         raise DistError(
-            f"{path}: cannot be read: {'broken symbolic link' if broken else exc.strerror}.",
+            f"{_shown(path)}: cannot be read: {'broken symbolic link' if broken else safe.inline(exc.strerror)}.",
             hint="Check that the file exists and that the user running the upload may read it (`ls -l`).",
         ) from None
     with file:
@@ -187,7 +204,7 @@ def load(path: Path) -> Dist:
 def _load(path: Path, file: IO[bytes], size: int) -> Dist:
     filename = path.name
     if size == 0:
-        raise DistError(f"{path}: the file is empty (0 bytes).", hint="Rebuild the distribution.")
+        raise DistError(f"{_shown(path)}: the file is empty (0 bytes).", hint="Rebuild the distribution.")
 
     filetype: FileType
     try:
@@ -203,13 +220,13 @@ def _load(path: Path, file: IO[bytes], size: int) -> Dist:
             pyversion = "source"
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         raise DistError(
-            f"{path}: invalid distribution file name: {exc}",
+            f"{_shown(path)}: invalid distribution file name: {safe.inline(exc, 300)}",
             hint="Keep the file name the build backend produced ({name}-{version}[-tags].whl or .tar.gz).",
         ) from None
     expected = _normalized_filename_name(file_name)
     if name_part != expected and not (filetype == "bdist_wheel" and name_part.lower() == expected):
         raise DistError(
-            f"{path}: the project name in the file name is not normalised (expected `{expected}`).",
+            f"{_shown(path)}: the project name in the file name is not normalised (expected `{expected}`).",
             hint="Rebuild with a current build backend (hatchling, setuptools>=69.3, uv build), which writes "
             "normalised file names as PEP 625 and the wheel spec require.",
         )
@@ -223,12 +240,12 @@ def _load(path: Path, file: IO[bytes], size: int) -> Dist:
     meta_name, meta_version = raw.get("name"), raw.get("version")
     if not meta_name or not meta_version or not raw.get("metadata_version"):
         raise DistError(
-            f"{path}: metadata lacks Metadata-Version, Name or Version.",
+            f"{_shown(path)}: metadata lacks Metadata-Version, Name or Version.",
             hint="Rebuild the distribution with a standard build backend.",
         )
     if canonicalize_name(meta_name) != file_name:
         raise DistError(
-            f"{path}: metadata says Name `{meta_name}`, the file name says `{file_name}`.",
+            f"{_shown(path)}: metadata says Name {safe.code(meta_name, 200)}, the file name says `{file_name}`.",
             hint="A renamed file cannot be uploaded; rebuild it instead.",
         )
     try:
@@ -237,7 +254,8 @@ def _load(path: Path, file: IO[bytes], size: int) -> Dist:
         same_version = False
     if not same_version:
         raise DistError(
-            f"{path}: metadata says Version `{meta_version}`, the file name says `{file_version}`.",
+            f"{_shown(path)}: metadata says Version {safe.code(meta_version, 200)}, "
+            f"the file name says `{file_version}`.",
             hint="A renamed file cannot be uploaded; rebuild it instead.",
         )
     return Dist(
@@ -252,22 +270,100 @@ def _load(path: Path, file: IO[bytes], size: int) -> Dist:
     )
 
 
+def refuse_unprintable_name(path: Path) -> None:
+    """A dist's name goes into the upload form, the log, the summary and the `published` output: one with a control
+    character (packaging accepts a newline in a wheel's platform tag) or bytes that are not UTF-8 is refused before
+    any request, rather than escaped into a name the index would store differently."""
+    name = path.name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DistError(
+            f"{_shown(path)}: the file name is not valid UTF-8.",
+            hint="Rename the file to the name its build backend gave it, or rebuild it.",
+        ) from None
+    if safe.has_unprintable(name):
+        raise DistError(
+            f"{_shown(path)}: the file name contains control characters (shown escaped here).",
+            hint="A distribution's file name is {name}-{version}-{tags}.whl or {name}-{version}.tar.gz, printable "
+            "only. Rebuild it, or rename it to what its build backend produced.",
+        )
+
+
+class _Envelope(BaseModel):
+    statement: str
+    signature: str
+
+
+class _VerificationMaterial(BaseModel):
+    certificate: str
+    transparency_entries: list[dict[str, object]] = Field(min_length=1)
+
+
+class _Attestation(BaseModel):
+    """PEP 740's attestation object, as far as an upload needs it: the index verifies the signature itself."""
+
+    version: Literal[1]
+    verification_material: _VerificationMaterial
+    envelope: _Envelope
+
+
 def _attestations(path: Path) -> str | None:
     """The attestation beside a dist as the upload form's JSON array, read while validating: a broken one must
-    stop the run before the first upload (exit 2), not half way through it."""
-    if not path.is_file():
+    stop the run before the first upload (exit 2), not half way through it.
+
+    It must be a regular file in the dist's own directory (a symbolic link may not lead out of it), at most
+    MAX_ATTESTATION bytes, and shaped as PEP 740 says: what we send on the user's behalf is read from the
+    packages directory only, never from wherever a link points.
+    """
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise _attestation_error(path, f"cannot be read: {safe.inline(exc.strerror)}") from None
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise _attestation_error(path, "is a broken symbolic link") from None
+        if not target.is_relative_to(path.parent.resolve()):
+            raise _attestation_error(path, "is a symbolic link that leads out of the packages directory")
+        info = target.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise _attestation_error(path, "is not a regular file")
+    if info.st_size > MAX_ATTESTATION:
+        raise _attestation_error(path, f"is {info.st_size} bytes; an attestation is at most {MAX_ATTESTATION}")
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_ATTESTATION + 1)
+    except OSError as exc:
+        raise _attestation_error(path, f"cannot be read: {safe.inline(exc.strerror)}") from None
+    if len(data) > MAX_ATTESTATION:
+        raise _attestation_error(path, f"is larger than {MAX_ATTESTATION} bytes")
+    try:
+        _Attestation.model_validate_json(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'document'}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise _attestation_error(path, f"is not a PEP 740 attestation ({safe.inline(problems, 300)})") from None
+    return _as_form_array(data)
+
+
+def _as_form_array(data: bytes) -> str:
+    """The file's own JSON object (validated above) inside the form's array, compacted."""
     import json
 
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DistError(
-            f"{path}: not a readable JSON attestation: {exc}",
-            hint="Regenerate it (pypa/gh-action-pypi-publish or `pypi-attestations sign`), or delete it to upload "
-            "without an attestation.",
-        ) from None
-    return json.dumps([document], separators=(",", ":"))
+    return json.dumps([json.loads(data)], separators=(",", ":"))
+
+
+def _attestation_error(path: Path, problem: str) -> DistError:
+    return DistError(
+        f"{_shown(path)} {problem}.",
+        hint="Regenerate it (pypa/gh-action-pypi-publish or `pypi-attestations sign`), or delete it to upload "
+        "without an attestation.",
+    )
 
 
 def collect(settings: Settings, console: Console) -> list[Dist]:
@@ -276,7 +372,7 @@ def collect(settings: Settings, console: Console) -> list[Dist]:
     if not paths:
         where = ", ".join(settings.files) if settings.files else str(settings.resolve(settings.packages_dir))
         raise ConfigError(
-            f"No distributions (.whl or .tar.gz) found in {where}.",
+            f"No distributions (.whl or .tar.gz) found in {safe.inline(where)}.",
             hint="Build them first (`uv build` or `python -m build`) in the same job, or download the artifact "
             "that holds them, before this step.",
         )

@@ -542,7 +542,7 @@ def mint_token(
         exchange = _Exchange(client, console, publish_url, policy)
         with console.group(f"Trusted publishing: exchanging a GitHub OIDC token at {base}"):
             audience = exchange.audience()
-            console.debug(f"OIDC audience: {audience}")
+            console.debug(f"OIDC audience: {safe.inline(audience, 200)}")
             token = exchange.mint(environ, audience, project_names)
             console.info(f"Minted a short-lived upload token ({_validity(exchange.expires)}).")
     return token, exchange.expires

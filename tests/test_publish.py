@@ -279,5 +279,5 @@ def test_broken_attestation_stops_the_run_before_the_first_upload(pypiserver, wo
     (sdist.parent / f"{sdist.name}.publish.attestation").write_text("{not json")
     run = run_action(workspace, {"index": "private-repo"}, env=_creds(pypiserver))
     assert run.returncode == 2, run.output
-    assert f"{sdist.name}.publish.attestation: not a readable JSON attestation" in run.output
+    assert f"{sdist.name}.publish.attestation is not a PEP 740 attestation" in run.output
     assert pypiserver.files() == []

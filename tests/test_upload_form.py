@@ -157,7 +157,11 @@ def test_body_is_streamed_with_content_length(recorder: Recorder, built_dists: l
 def test_attestations_sent_as_json_array(recorder: Recorder, built_dists: list[Path], tmp_path: Path) -> None:
     files = _copy_dists(built_dists, tmp_path / "dist")
     wheel = next(f for f in files if f.name.endswith(".whl"))
-    attestation = {"version": 1, "verification_material": {"certificate": "MIIB"}, "envelope": {"signature": "c2ln"}}
+    attestation = {
+        "version": 1,
+        "verification_material": {"certificate": "MIIB", "transparency_entries": [{"logIndex": "7"}]},
+        "envelope": {"statement": "c3RhdGVtZW50", "signature": "c2ln"},
+    }
     (wheel.parent / f"{wheel.name}.publish.attestation").write_text(json.dumps(attestation))
 
     ours, _ = _ours(recorder, files, tmp_path)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from publisher import safe
 from publisher.errors import ConfigError, IndexResolutionError
 from publisher.settings import Settings
 from publisher.urls import PYPI_CHECK_URL, PYPI_UPLOAD_URL, is_valid_http_url, strip_credentials
@@ -26,7 +27,7 @@ if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the documented fall
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")  # fullmatch: `$` would let a trailing newline through
 
 
 def env_name(index_name: str) -> str:
@@ -35,9 +36,10 @@ def env_name(index_name: str) -> str:
 
 
 def validate_index_name(name: str, where: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise IndexResolutionError(
-            f"Invalid index name `{name}` in {where}: names may contain only ASCII letters, digits, `-`, `_` and `.`.",
+            f"Invalid index name {safe.code(name, 100)} in {where}: names may contain only ASCII letters, digits, `-`, "
+            "`_` and `.`.",
             hint="Use the `name` of a `[[tool.uv.index]]` entry exactly as written there.",
         )
     return name
@@ -55,7 +57,7 @@ class IndexDefinition(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise ValueError("may contain only ASCII letters, digits, `-`, `_` and `.`")
         return value
 
@@ -88,59 +90,82 @@ class Target:
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
-def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
-    """uv-style syntax error: the parser's words, the line number and the offending line itself."""
+def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError, quote: bool) -> ConfigError:
+    """uv-style syntax error: the parser's words, the line number and, for a file of the workspace, the offending
+    line itself. A file elsewhere (a `pyproject` input, or a symbolic link, leading to /etc or ~/.netrc) is not
+    quoted: an error message must not become a way to print another file's contents into the log."""
     lines = text.splitlines()
     found = _TOML_POSITION.search(str(exc))
     if found:
         line, column = int(found[1]), int(found[2])
     else:  # "at end of document": an unclosed bracket, string or table header somewhere above
         line, column = max(len(lines), 1), len(lines[-1]) + 1 if lines else 1
-    reason = _TOML_POSITION.sub("", str(exc)).replace("(at end of document)", "").strip()
-    shown = lines[line - 1] if 0 < line <= len(lines) else ""
-    return ConfigError(
-        f"{path} is not valid TOML: {reason} at line {line}, column {column}:\n    {shown}\n    {' ' * (column - 1)}^",
-        hint='Fix the syntax at the line shown (an unclosed `[`, `"` or `{` may be reported at the end of the file); '
-        "`uv lock` reports the same error.",
+    reason = safe.inline(_TOML_POSITION.sub("", str(exc)).replace("(at end of document)", "").strip(), 200)
+    where = f"{safe.inline(path)} is not valid TOML: {reason} at line {line}, column {column}"
+    hint = (
+        'Fix the syntax at the line shown (an unclosed `[`, `"` or `{` may be reported at the end of the file); '
+        "`uv lock` reports the same error."
     )
+    if not quote:
+        return ConfigError(f"{where} (the line is not shown: the file is outside the workspace).", hint=hint)
+    shown = safe.inline(lines[line - 1], 300) if 0 < line <= len(lines) else ""
+    return ConfigError(f"{where}:\n    {shown}\n    {' ' * (column - 1)}^", hint=hint)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _inside(path: Path, workspace: Path | None) -> bool:
+    """Whether `path`, symbolic links resolved, lies inside the workspace (None: no workspace, nothing is)."""
+    if workspace is None:
+        return False
+    try:
+        return path.resolve().is_relative_to(workspace.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def _read_toml(path: Path, workspace: Path | None) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"{path} not found (working directory: {Path.cwd()}).",
+            f"{safe.inline(path)} not found (working directory: {safe.inline(Path.cwd())}).",
             hint="Run in the repository root, or point `pyproject` (--pyproject) at the file that declares "
             "`[[tool.uv.index]]`.",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}", hint="Check the file's permissions and encoding.") from None
+        problem = safe.inline(exc.strerror if isinstance(exc, OSError) else "not UTF-8 text", 200)
+        raise ConfigError(
+            f"Cannot read {safe.inline(path)}: {problem}", hint="Check the file's permissions and encoding."
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(path, text, exc) from None
+        raise _toml_error(path, text, exc, _inside(path, workspace)) from None
 
 
-def load_indexes(pyproject: Path) -> tuple[list[IndexDefinition], Path]:
-    """The index list and the file it came from: `uv.toml` beside pyproject.toml wins, as in uv."""
+def load_indexes(pyproject: Path, workspace: Path | None = None) -> tuple[list[IndexDefinition], Path]:
+    """The index list and the file it came from: `uv.toml` beside pyproject.toml wins, as in uv.
+
+    `workspace`: only files inside it are quoted in syntax errors.
+    """
     uv_toml = pyproject.parent / "uv.toml"
     if uv_toml.is_file():
-        source, entries = uv_toml, _read_toml(uv_toml).get("index", [])
+        source, entries = uv_toml, _read_toml(uv_toml, workspace).get("index", [])
     else:
-        data = _read_toml(pyproject)
-        source, entries = pyproject, data.get("tool", {}).get("uv", {}).get("index", [])
+        data = _read_toml(pyproject, workspace)
+        tool = data.get("tool")
+        uv = tool.get("uv") if isinstance(tool, dict) else None
+        source, entries = pyproject, uv.get("index", []) if isinstance(uv, dict) else []
     if not isinstance(entries, list):
-        raise ConfigError(f"{source}: `index` must be an array of tables (`[[tool.uv.index]]`).")
+        raise ConfigError(f"{safe.inline(source)}: `index` must be an array of tables (`[[tool.uv.index]]`).")
     indexes = []
     for position, entry in enumerate(entries, start=1):
         try:
             indexes.append(IndexDefinition.model_validate(entry))
         except ValidationError as exc:
-            label = entry.get("name", f"#{position}") if isinstance(entry, dict) else f"#{position}"
+            label = safe.inline(entry.get("name", f"#{position}") if isinstance(entry, dict) else f"#{position}", 100)
             problems = "; ".join(_entry_problem(e) for e in exc.errors(include_url=False))
             raise ConfigError(
-                f"{source}: index `{label}` is invalid: {problems}.",
+                f"{safe.inline(source)}: index `{label}` is invalid: {problems}.",
                 hint="Each `[[tool.uv.index]]` entry needs `name` and `url`; uploads also need `publish-url`.",
             ) from None
     return indexes, source
@@ -161,7 +186,7 @@ def _not_found(name: str, indexes: list[IndexDefinition], source: Path) -> Index
     names = [i.name for i in indexes]
     if not names:
         return IndexResolutionError(
-            f"No indexes were found, can't use index: `{name}` (looked in {source}).",
+            f"No indexes were found, can't use index: `{name}` (looked in {safe.inline(source)}).",
             hint="Declare it in pyproject.toml:\n\n[[tool.uv.index]]\n"
             f'name = "{name}"\nurl = "https://.../simple"\npublish-url = "https://.../upload"\nexplicit = true',
         )
@@ -172,7 +197,9 @@ def _not_found(name: str, indexes: list[IndexDefinition], source: Path) -> Index
         if close
         else ("Use one of the names above, exactly as written.")
     )
-    return IndexResolutionError(f"Index not found: `{name}`. Found indexes: {found} (in {source}).", hint=hint)
+    return IndexResolutionError(
+        f"Index not found: `{name}`. Found indexes: {found} (in {safe.inline(source)}).", hint=hint
+    )
 
 
 def resolve_target(settings: Settings) -> Target:
@@ -185,7 +212,7 @@ def resolve_target(settings: Settings) -> Target:
 
     name = validate_index_name(settings.index, f"the {settings.label('index')}")
     pyproject = settings.resolve(settings.pyproject)
-    indexes, source = load_indexes(pyproject)
+    indexes, source = load_indexes(pyproject, settings.working_directory)
     matches = [i for i in indexes if i.name == name]
     if not matches:
         raise _not_found(name, indexes, source)
@@ -196,7 +223,7 @@ def resolve_target(settings: Settings) -> Target:
         and strip_credentials(settings.publish_url) != strip_credentials(index.publish_url)
     ):  # the same URL with `user:pass@` added is not a conflict
         raise ConfigError(
-            f"Conflicting upload URLs: index `{name}` in {source} declares publish-url "
+            f"Conflicting upload URLs: index `{name}` in {safe.inline(source)} declares publish-url "
             f"{strip_credentials(index.publish_url)} but {settings.label('publish-url')} is "
             f"{strip_credentials(settings.publish_url)}.",
             hint=(
@@ -208,7 +235,7 @@ def resolve_target(settings: Settings) -> Target:
     index_publish_url = settings.publish_url or index.publish_url
     if index_publish_url is None:
         raise IndexResolutionError(
-            f"Index is missing a publish URL: `{name}` (in {source}).",
+            f"Index is missing a publish URL: `{name}` (in {safe.inline(source)}).",
             hint=f'Add `publish-url = "https://.../upload"` to the `[[tool.uv.index]]` entry named `{name}`, '
             f"or pass {settings.label('publish-url')}.",
         )

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from publisher import safe
+
 Status = Literal["published", "skipped", "failed", "not uploaded", "dry run"]
 
 
@@ -50,18 +52,27 @@ def outputs(report: Report) -> dict[str, str]:
     }
 
 
-def _where(report: Report) -> str:
-    return f"index `{report.index_name}` ({report.publish_url})" if report.index_name else report.publish_url
+def _where(report: Report, markdown: bool = False) -> str:
+    """The target as a reader sees it: in the summary every outside value is a code span (no link renders)."""
+    if not report.publish_url:
+        return ""
+    url = safe.code(report.publish_url) if markdown else safe.inline(report.publish_url)
+    if not report.index_name:
+        return url
+    name = safe.code(report.index_name) if markdown else f"`{safe.inline(report.index_name)}`"
+    return f"index {name} ({url})"
 
 
-def headline(report: Report) -> str:
+def headline(report: Report, markdown: bool = False) -> str:
     published, skipped = report.names("published"), report.names("skipped")
+    where = _where(report, markdown)
     if report.dry_run:
-        return f"Dry run: {len(report.results)} file(s) validated for {_where(report)}; nothing was uploaded."
+        if report.error:
+            return f"Dry run failed{' for ' + where if where else ''}: nothing was uploaded."
+        return f"Dry run: {len(report.results)} file(s) validated for {where}; nothing was uploaded."
     if report.error and not published and not skipped:
-        target = f" to {_where(report)}" if report.publish_url else ""
-        return f"Nothing was published{target}."
-    parts = [f"Published {len(published)} file(s) to {_where(report)}"]
+        return f"Nothing was published{' to ' + where if where else ''}."
+    parts = [f"Published {len(published)} file(s) to {where}"]
     if skipped:
         parts.append(f"skipped {len(skipped)} already present")
     if report.error:
@@ -70,13 +81,19 @@ def headline(report: Report) -> str:
 
 
 def summary_markdown(report: Report) -> str:
-    """A Markdown table for $GITHUB_STEP_SUMMARY: file, size, sha256, result."""
-    lines = ["### Python package upload", "", headline(report), ""]
+    """A Markdown table for $GITHUB_STEP_SUMMARY: file, size, sha256, result.
+
+    File names and details are code spans (`safe.cell`): whatever a name or a registry's words hold, each file is
+    one table row, and no HTML, link or image from outside renders. The error is a fenced block longer than any
+    backtick run in it.
+    """
+    lines = ["### Python package upload", "", headline(report, markdown=True), ""]
     if report.results:
         lines += ["| File | Size | SHA-256 | Result |", "| --- | --- | --- | --- |"]
         for r in report.results:
-            result = r.status + (f": {r.detail}" if r.detail else "")
-            lines.append(f"| `{r.filename}` | {human_size(r.size)} | `{r.sha256}` | {result.replace('|', '/')} |")
+            result = r.status + (f": {safe.cell(r.detail)}" if r.detail else "")
+            sha256 = f"`{r.sha256}`" if r.sha256 else ""
+            lines.append(f"| {safe.cell(r.filename)} | {human_size(r.size)} | {sha256} | {result} |")
     if report.error:
         fence = code_fence(report.error)
         lines += ["", "**Error**", "", fence, report.error, fence]
@@ -91,9 +108,11 @@ def code_fence(text: str) -> str:
 
 
 def terminal_lines(report: Report) -> list[str]:
-    width = max((len(r.filename) for r in report.results), default=0)
+    names = [safe.inline(r.filename) for r in report.results]
+    width = max((len(name) for name in names), default=0)
     lines = [
-        f"  {r.status:<12} {r.filename:<{width}}  {human_size(r.size):>10}" + (f"  {r.detail}" if r.detail else "")
-        for r in report.results
+        f"  {r.status:<12} {name:<{width}}  {human_size(r.size):>10}"
+        + (f"  {safe.inline(r.detail)}" if r.detail else "")
+        for r, name in zip(report.results, names, strict=True)
     ]
     return [*lines, headline(report)]

@@ -1,0 +1,329 @@
+"""Property: text from outside, whatever it holds, neither adds a line nor starts a workflow command.
+
+Every message template that carries outside text (file names, metadata, registry bodies and headers, OIDC answers,
+URLs, environment values, exception texts) is run twice through the real ActionsConsole: once with a benign value
+and once with an arbitrary one from hypothesis. stdout is read the way GitHub's runner reads it
+(tests/support/workflow_commands.py: `TryParseV2` and `TryParse`), and both runs must have the same shape: the same
+number of lines, and a command on exactly the same lines, with the same names. Summary tables must keep one row per
+file with four cells.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from publisher import report as render
+from publisher import safe
+from publisher.console import ActionsConsole, Console
+from publisher.errors import PublishError
+from publisher.report import FileResult, Report
+from tests.support.workflow_commands import commands, shape
+
+# Fragments that have broken printing edges before: command markers, every line break the runner or a terminal
+# honours, Markdown and HTML that would render, escape sequences, bidi overrides, lone surrogates.
+FRAGMENTS = [
+    "::",
+    "::warning title=x::pwned",
+    "::group::g",
+    "::endgroup::",
+    "::add-mask::x",
+    "::stop-commands::tok",
+    "##[error]legacy",
+    "##vso[task.setvariable variable=x]1",
+    "\n",
+    "\r",
+    "\r\n",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x0c",
+    " \t ",
+    "|",
+    "`",
+    "```",
+    "<img src=x onerror=alert(1)>",
+    "[link](https://evil.example)",
+    "![img](https://evil.example/i.png)",
+    "https://evil.example/",
+    "\x1b[31m",
+    "\u202e",
+    "\ud800",
+    "%0A",
+    "%25",
+    "\\",
+]
+
+outside = st.one_of(
+    st.text(max_size=80),
+    st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=5), max_size=12).map("".join),
+)
+
+BENIGN = "x"
+
+
+def _printed(template: Callable[[Console, str], None], value: str) -> tuple[str, str]:
+    """stdout and the job summary of one template run through a real ActionsConsole."""
+    summary: list[str] = []
+
+    class Capturing(ActionsConsole):
+        def summary(self, markdown: str) -> None:
+            summary.append(markdown)
+
+    console = Capturing(verbose=True, environ={"GITHUB_ACTIONS": "true"})
+    out = io.StringIO()
+    with redirect_stdout(out):
+        template(console, value)
+    return out.getvalue(), "".join(summary)
+
+
+def _assert_same_shape(template: Callable[[Console, str], None], value: str) -> None:
+    benign_out, benign_summary = _printed(template, BENIGN)
+    hostile_out, hostile_summary = _printed(template, value)
+    assert shape(hostile_out) == shape(benign_out), f"{value!r} changed the output's shape:\n{hostile_out}"
+    ours = {c.name for c in commands(benign_out)}
+    assert {c.name for c in commands(hostile_out)} <= ours
+    assert len(hostile_summary.splitlines()) == len(benign_summary.splitlines()), hostile_summary
+
+
+# ---- the templates ----------------------------------------------------------------------------------------------
+
+
+def _report(value: str) -> Report:
+    report = Report(publish_url=f"https://{value}/legacy/", index_name=value, auth_method="password")
+    report.results = [
+        FileResult(value, 1234, "ab" * 32, "published", detail=value),
+        FileResult(f"{value}.tar.gz", 10, "", "not uploaded"),
+    ]
+    report.error = f"Upload failed: {safe.inline(value)}\nhint: {safe.inline(value)}"
+    return report
+
+
+def report_to_terminal(console: Console, value: str) -> None:
+    for line in render.terminal_lines(_report(value)):
+        console.info(line)
+
+
+def report_to_summary(console: Console, value: str) -> None:
+    console.summary(render.summary_markdown(_report(value)))
+
+
+def dry_run_report(console: Console, value: str) -> None:
+    report = _report(value)
+    report.dry_run = True
+    for line in render.terminal_lines(report):
+        console.info(line)
+    console.summary(render.summary_markdown(report))
+
+
+def error_annotation(console: Console, value: str) -> None:
+    error = PublishError(f"The registry said: {safe.inline(value, 400)}", hint=f"Check {safe.inline(value)}.")
+    console.error(str(error), title=error.title)
+    with console.group(f"Uploading {safe.inline(value)}"):
+        console.warning(f"retrying: {safe.inline(value)}", title="Retrying")
+        console.debug(f"> GET {safe.inline(value)}")
+
+
+def _response(status: int, body: str, **headers: str) -> httpx.Response:
+    return httpx.Response(
+        status,
+        content=body.encode("utf-8", "surrogatepass"),
+        headers=headers,
+        request=httpx.Request("POST", "http://h/"),
+    )
+
+
+def registry_words(console: Console, value: str) -> None:
+    from publisher.upload import registry_message
+
+    for status in (400, 403, 409, 500):
+        console.error(f"{status}: {registry_message(_response(status, value))}")
+        console.error(registry_message(_response(status, f"<html><body><h1>{value}</h1></body></html>")))
+
+
+def settings_errors(console: Console, value: str) -> None:
+    from publisher.errors import ConfigError
+    from publisher.settings import build_settings
+
+    value = "x" + value  # never a valid value: each call must fail, whatever hypothesis drew
+    for raw in ({"retries": value}, {"trusted-publishing": value}, {"skip-existing": value}, {value: "1"}):
+        try:
+            build_settings(dict(raw), source="input")
+        except ConfigError as exc:
+            console.error(str(exc), title=exc.title)
+
+
+def index_name_error(console: Console, value: str) -> None:
+    from publisher.index import validate_index_name
+
+    try:
+        validate_index_name(f"x {value}", "the `index` input")  # a space: never a valid name
+    except PublishError as exc:
+        console.error(str(exc), title=exc.title)
+
+
+def retry_warning(console: Console, value: str) -> None:
+    from publisher.retry import RetryPolicy, call_with_retries
+
+    attempts = iter(range(3))
+
+    def send() -> httpx.Response:
+        next(attempts)
+        raise httpx.ReadError(value)
+
+    call_with_retries(send, RetryPolicy(retries=1, base_delay=0), console, "Uploading x", sleep=lambda _: None)
+
+
+def oidc_answers(console: Console, value: str) -> None:
+    """The audience, GitHub's answer and the mint-token refusal, each in the index's (or GitHub's) own words."""
+    from publisher.oidc import _Exchange
+    from publisher.retry import RetryPolicy
+
+    class Canned(_Exchange):
+        """The exchange with one canned answer instead of the network."""
+
+        answer: httpx.Response
+
+        def send(self, method: str, url: str, *, what: str, shown_url: str, **kwargs: object) -> httpx.Response:
+            return self.answer
+
+    bodies = [
+        _response(200, json.dumps({"audience": "x" + value})),  # never empty: an empty one is another path
+        _response(500, value),
+        _response(422, json.dumps({"message": value, "errors": [{"code": value, "description": value}]})),
+        _response(400, json.dumps({"errors": [{"code": "invalid-publisher", "description": value}] * 3})),
+    ]
+    exchange = Canned(httpx.Client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0))
+    for response in bodies:
+        exchange.answer = response
+        try:
+            console.debug(f"OIDC audience: {safe.inline(exchange.audience(), 200)}")
+        except PublishError as exc:
+            console.error(str(exc), title=exc.title)
+        try:
+            exchange.minted(response, "e30.e30.sig", [value])
+        except PublishError as exc:
+            console.error(str(exc), title=exc.title)
+
+
+def dist_names(console: Console, value: str) -> None:
+    """select() on a directory listing (a hidden file, another file), and a dist name refused outright."""
+    from publisher.dists import refuse_unprintable_name, select
+
+    name = "x" + value.replace("/", "_").replace("\0", "_")  # "x": a name starting with "." is a hidden file
+    select([Path("dist") / f".{name}", Path("dist") / f"{name}.txt"], console)
+    try:
+        refuse_unprintable_name(Path("dist") / f"{name}\x07.whl")
+    except PublishError as exc:
+        console.error(str(exc), title=exc.title)
+
+
+def internal_error(console: Console, value: str) -> None:
+    """run.main's last resort: an exception of ours whose text holds outside text."""
+    import publisher.run as run
+    from publisher.run import main
+    from publisher.settings import Settings
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise ValueError(value)
+
+    original = run.publish
+    run.publish = explode  # type: ignore[assignment]
+    try:
+        main(Settings(), {}, console)
+    finally:
+        run.publish = original
+
+
+TEMPLATES = [
+    report_to_terminal,
+    report_to_summary,
+    dry_run_report,
+    error_annotation,
+    registry_words,
+    settings_errors,
+    index_name_error,
+    retry_warning,
+    oidc_answers,
+    dist_names,
+    internal_error,
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets() -> Iterator[None]:
+    safe.forget_secrets()
+    yield
+    safe.forget_secrets()
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.__name__)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=outside)
+def test_outside_text_adds_no_line_and_no_command(template: Callable[[Console, str], None], value: str) -> None:
+    _assert_same_shape(template, value)
+
+
+def _cells(row: str) -> list[str]:
+    """A GFM table row's cells: split on `|` not escaped by a backslash, outer pipes dropped."""
+    return [cell for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=outside)
+def test_each_file_is_one_summary_row_of_four_cells_with_nothing_that_renders(value: str) -> None:
+    markdown = render.summary_markdown(_report(value))
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    assert len(rows) == 3, markdown  # the header and one row per file
+    for row in rows:
+        assert len(_cells(row)) == 4, row
+    # Outside text sits in code spans only: no tag, link or image can render from the rows.
+    for row in rows[1:]:
+        outside_spans = re.sub(r"(`+)(?:(?!\1).)*?\1", "", row)
+        assert "<" not in outside_spans, row
+        assert "](" not in outside_spans, row
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=outside)
+def test_defuse_leaves_no_command_whatever_the_text(value: str) -> None:
+    assert commands(safe.defuse(value)) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=outside, limit=st.integers(min_value=1, max_value=60))
+def test_inline_is_one_printable_line(value: str, limit: int) -> None:
+    text = safe.inline(value, limit)
+    assert len(shape(text)) == 1
+    assert not safe.has_unprintable(text)
+    assert len(text) <= limit + 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=st.text(max_size=40), after=st.text(max_size=40), cut=st.integers(min_value=1, max_value=80))
+def test_a_secret_is_redacted_before_the_cut(before: str, after: str, cut: int) -> None:
+    """Cutting first would leave a prefix of the secret; the cut comes after the redaction."""
+    secret = "Sup3r-S3cret-Value-0123456789"
+    safe.register_secret(secret)
+    text = safe.inline(before + secret + after, cut)
+    for size in range(6, len(secret) + 1):
+        for start in range(len(secret) - size + 1):
+            part = secret[start : start + size]
+            assert part not in text or part in safe.inline(before + after), (part, text)
+
+
+def test_the_templates_are_all_exercised() -> None:
+    """Guard against a template that silently prints nothing (and so could never fail)."""
+    for template in TEMPLATES:
+        out, summary = _printed(template, "::warning::x\nline")
+        assert out or summary, template.__name__

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
+from publisher import cancel, safe
 from publisher import report as render
-from publisher import safe
 from publisher.check import check
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
@@ -82,7 +82,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
             report.results.append(FileResult(dist.filename, dist.size, digests.sha256, "dry run"))
         return
 
-    with make_client(credentials, router, environ) as client:
+    with make_client(credentials, router, environ) as client, cancel.uploading():
         upload_all(open_session(client, target, credentials, settings, environ, router), dists, router, report)
 
 
@@ -97,16 +97,22 @@ def upload_all(session: Session, dists: list[Dist], console: Console, report: Re
     batches = [batch for batch in (wheels, sdists) if batch]
     for number, batch in enumerate(batches):
         outcomes = _upload_batch(session, batch, console)
+        cancelled = cancel.requested()
         for dist, outcome in zip(batch, outcomes, strict=True):
-            report.results.append(outcome if isinstance(outcome, FileResult) else _unfinished(dist, outcome))
+            report.results.append(outcome if isinstance(outcome, FileResult) else _unfinished(dist, outcome, cancelled))
         error = next((o for o in outcomes if isinstance(o, BaseException)), None)
-        if error is not None:
+        if error is not None or cancelled:
             report.results += [_unfinished(d, None) for later in batches[number + 1 :] for d in later]
+            cancel.check()  # a cancelled run says so, rather than quoting the upload its abort cut short
+            assert error is not None
             raise error
 
 
-def _unfinished(dist: Dist, error: BaseException | None) -> FileResult:
-    return FileResult(dist.filename, dist.size, "", "failed" if error is not None else "not uploaded")
+def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False) -> FileResult:
+    if error is None:
+        return FileResult(dist.filename, dist.size, "", "not uploaded")
+    detail = "aborted by the cancellation; it may have been stored (re-run with skip-existing)" if cancelled else ""
+    return FileResult(dist.filename, dist.size, "", "failed", detail)
 
 
 _Outcome = FileResult | BaseException | None  # None: never started
@@ -118,6 +124,8 @@ def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list
     workers = min(session.settings.parallel, len(batch))
     if workers <= 1:  # sequential: print live, no threads
         for position, dist in enumerate(batch):
+            if cancel.requested():
+                break
             try:
                 outcomes[position] = upload_one(session, dist, console)
             except Exception as exc:
@@ -143,6 +151,7 @@ def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list
         queue = iter(range(len(batch)))
         stopping = False
         while True:
+            stopping = stopping or cancel.requested()
             while not stopping and len(in_flight) < workers and (start := next(queue, None)) is not None:
                 buffers[start] = BufferedConsole(real, lock)
                 in_flight[pool.submit(work, batch[start], buffers[start])] = start
@@ -187,19 +196,38 @@ def finish(report: Report, console: Console) -> bool:
 def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
     """Run and translate the outcome into the exit status contract (0 ok, 1 upload/auth failed, 2 bad input)."""
     report = Report(publish_url=strip_credentials(settings.publish_url or ""), dry_run=settings.dry_run)
-    code = 0
+    with cancel.signals_handled(_abort_transfers, environ):
+        code = _run(settings, environ, console, report)
+        if not finish(report, console) and code == 0:
+            code = 1
+    return code
+
+
+def _abort_transfers() -> None:
+    """Cut every upload still in flight when the cancellation's grace is over (transport.py)."""
+    import sys
+
+    transport = sys.modules.get("publisher.transport")
+    abort_all = getattr(transport, "abort_all", None)
+    if callable(abort_all):
+        abort_all()
+
+
+def _run(settings: Settings, environ: Mapping[str, str], console: Console, report: Report) -> int:
+    """The pipeline, its outcome translated into the exit status; the report is filled either way."""
     try:
-        publish(settings, environ, console, report)
-    except PublishError as exc:
+        try:
+            publish(settings, environ, console, report)
+        finally:
+            cancel.reporting()  # from here a signal is only noted: the record must be written whole
+    except PublishError as exc:  # Cancelled included: a signal before the uploads raises out of what it stopped
         if not exc.reported:  # a reported error already has its (longer) annotation: one per failure
             console.error(str(exc), title=exc.title)
         report.error = str(exc)
-        code = exc.exit_code
+        return exc.exit_code
     except Exception as exc:  # a bug of ours: still report, never a raw traceback with values in it
         detail = safe.inline(f"{type(exc).__name__}: {exc}", 2000)
         console.error(f"Unexpected error: {detail}", title="Internal error")
         report.error = detail
-        code = 1
-    if not finish(report, console) and code == 0:
-        code = 1
-    return code
+        return 1
+    return 0

@@ -13,7 +13,8 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +113,41 @@ def run_action(
     Each input becomes `INPUT_<NAME>` (upper-cased, hyphens kept: `INPUT_PACKAGES-DIR`), as the runner does. The
     GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files are read back into `outputs` and `summary`.
     """
+    with start_action(workspace, inputs, env, entrypoint=entrypoint) as running:
+        return running.wait(timeout)
+
+
+class RunningAction:
+    """An action run in progress (see `start_action`): its process, and `wait()` for the finished ActionRun."""
+
+    def __init__(self, process: subprocess.Popen[bytes], argv: list[str], env: dict[str, str], files: Path) -> None:
+        self.process, self.argv, self.env, self._files = process, argv, env, files
+
+    def wait(self, timeout: float = DEFAULT_TIMEOUT) -> ActionRun:
+        try:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.process.kill()
+            stdout, stderr = self.process.communicate()
+            raise _timed_out(
+                "the action", timeout, subprocess.TimeoutExpired(exc.cmd, timeout, stdout, stderr)
+            ) from None
+        return ActionRun(
+            returncode=self.process.returncode,
+            stdout=_text(stdout),
+            stderr=_text(stderr),
+            args=self.argv,
+            outputs=parse_file_commands((self._files / "github_output").read_text(encoding="utf-8")),
+            summary=(self._files / "step_summary").read_text(encoding="utf-8"),
+            env=self.env,
+        )
+
+
+@contextmanager
+def start_action(
+    workspace: Path, inputs: Mapping[str, str], env: Mapping[str, str] | None = None, *, entrypoint: Path = ENTRYPOINT
+) -> Iterator[RunningAction]:
+    """Start the action as `run_action` does, without waiting: for tests that signal it while it runs."""
     with tempfile.TemporaryDirectory(prefix="action-run-") as scratch:
         root = Path(scratch)
         home, runner_temp = root / "home", root / "runner-temp"
@@ -131,21 +167,13 @@ def run_action(
         inputs_env = {f"INPUT_{name.upper()}": value for name, value in inputs.items()}
         full_env = base_env(home, {**github, **inputs_env, **(env or {})})
         argv = [sys.executable, str(entrypoint)]
+        process = subprocess.Popen(argv, cwd=workspace, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            result = subprocess.run(
-                argv, cwd=workspace, env=full_env, capture_output=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise _timed_out("the action", timeout, exc) from None
-        return ActionRun(
-            returncode=result.returncode,
-            stdout=_text(result.stdout),
-            stderr=_text(result.stderr),
-            args=argv,
-            outputs=parse_file_commands(output_file.read_text(encoding="utf-8")),
-            summary=summary_file.read_text(encoding="utf-8"),
-            env=full_env,
-        )
+            yield RunningAction(process, argv, full_env, root)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
 
 def run_cli(

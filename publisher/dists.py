@@ -7,10 +7,11 @@ inside that disagrees with the file name) stops the run with exit 2 and nothing 
 from __future__ import annotations
 
 import glob
+import os
 import re
 import stat
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Literal
 
@@ -52,6 +53,8 @@ class Dist:
     metadata: RawMetadata
     size: int
     attestations: str | None = None  # the form's JSON array, from `<file>.publish.attestation` when present
+    # (device, inode, size, mtime in ns) when validated: the upload checks it is still the same file
+    identity: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def filename(self) -> str:
@@ -198,7 +201,14 @@ def load(path: Path) -> Dist:
             hint="Check that the file exists and that the user running the upload may read it (`ls -l`).",
         ) from None
     with file:
-        return _load(path, file, info.st_size)
+        opened = os.fstat(file.fileno())  # the file read, whatever happened at the path since the stat above
+        dist = _load(path, file, opened.st_size)
+    return replace(dist, identity=file_identity(opened))
+
+
+def file_identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one file from another one put at the same path, or the same one rewritten."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _load(path: Path, file: IO[bytes], size: int) -> Dist:

@@ -10,11 +10,17 @@
 
 Every value found is masked before anything else is printed. When nothing is found the error lists every
 name that was looked at, in this order, so users can see which variable they misspelled.
+
+Credentials belong to origins (scheme, host, port; urls.origin). The upload credentials are bound to the publish
+URL's origin (`Credentials.origin`, enforced per request by auth.client_auth) and lent to the check URL only on that
+same origin; UV_INDEX_<NAME>_USERNAME / _PASSWORD belong to the named index's `url` and `publish-url` origins, as in
+uv, and are used for uploading or reading only there. A minted trusted-publishing token goes to the publish URL only.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import netrc
 import os
 import shutil
@@ -29,7 +35,15 @@ from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
 from publisher.index import Target
 from publisher.settings import Settings
-from publisher.urls import hostname, origin, sends_in_clear, split_userinfo, strip_credentials
+from publisher.urls import (
+    Resolver,
+    display,
+    hostname,
+    origin,
+    same_origin,
+    sends_in_clear,
+    split_userinfo,
+)
 
 if TYPE_CHECKING:
     from publisher.oidc import RenewingToken
@@ -47,6 +61,7 @@ class Credentials:
     method: AuthMethod
     source: str
     renewal: RenewingToken | None = field(default=None, repr=False, compare=False)  # trusted publishing only
+    origin: str = ""  # scheme://host[:port] of the publish URL: the one origin the client sends them to
 
     @property
     def present(self) -> bool:
@@ -87,6 +102,7 @@ class _Chain:
     console: Console
     looked_at: list[str] = field(default_factory=list)
     known_username: tuple[str, str] | None = None  # (username, where it came from)
+    notes: list[str] = field(default_factory=list)  # sources set but not usable, for the missing-credentials message
 
     def pair(self, user: str | None, password: str | None, user_name: str, password_name: str) -> Credentials | None:
         self.looked_at.append(f"{user_name} / {password_name}")
@@ -146,7 +162,7 @@ def _from_keyring(target: Target, username: str) -> str | None:
             "keyring-provider is `subprocess` but the `keyring` command is not on PATH.",
             hint="Install keyring (`pip install keyring`) or set keyring-provider to `disabled`.",
         )
-    for service in (strip_credentials(target.publish_url), hostname(target.publish_url)):
+    for service in (display(target.publish_url), hostname(target.publish_url)):
         result = subprocess.run(
             [command, "get", service, username],
             capture_output=True,
@@ -176,7 +192,7 @@ def resolve_credentials(
     """
     credentials = _resolve(settings, target, environ, console, project_names)
     mask_wire_forms(credentials, console)
-    return credentials
+    return dataclasses.replace(credentials, origin=origin(target.publish_url)) if credentials.present else credentials
 
 
 def mask_wire_forms(credentials: Credentials, console: Console) -> None:
@@ -228,20 +244,14 @@ def _resolve(
         "UV_PUBLISH_PASSWORD",
     )
     if found is None and target.env_prefix:
-        prefix = target.env_prefix
-        found = chain.pair(
-            _get(environ, f"{prefix}_USERNAME"),
-            _get(environ, f"{prefix}_PASSWORD"),
-            f"{prefix}_USERNAME",
-            f"{prefix}_PASSWORD",
-        )
+        found = _index_pair(chain)
     if found is None:
         _, url_user, url_password = split_userinfo(target.publish_url)
         found = chain.pair(url_user, url_password, "user in the publish URL", "password in the publish URL")
     if found is not None:
         return found
 
-    username = chain.known_username[0] if chain.known_username else None
+    username, username_source = chain.known_username or (None, "")
     chain.looked_at.append("netrc ($NETRC or ~/.netrc)")
     from_netrc = _from_netrc(target, environ, username)
     if from_netrc is not None:
@@ -253,7 +263,7 @@ def _resolve(
         password = _from_keyring(target, username)
         console.mask(password)
         if password is not None:
-            return Credentials(username, password, "keyring", f"keyring for {chain.known_username[1]}")  # type: ignore[index]
+            return Credentials(username, password, "keyring", f"keyring for {username_source}")
 
     chain.looked_at.append("trusted publishing (trusted-publishing: " + settings.trusted_publishing + ")")
     why_not_oidc: tuple[str, str | None] | None = None  # (why, extra hint)
@@ -269,6 +279,28 @@ def _resolve(
         if why_not_oidc is None:
             why_not_oidc = _fork_explanation(environ)
     raise _missing(settings, target, chain, why_not_oidc)
+
+
+def _index_pair(chain: _Chain) -> Credentials | None:
+    """UV_INDEX_<NAME>_USERNAME / _PASSWORD, only when the publish URL is on one of the index's own origins."""
+    target, prefix = chain.target, chain.target.env_prefix
+    names = f"{prefix}_USERNAME / {prefix}_PASSWORD"
+    user, password = _get(chain.environ, f"{prefix}_USERNAME"), _get(chain.environ, f"{prefix}_PASSWORD")
+    if any(same_origin(target.publish_url, o) for o in target.index_origins):
+        return chain.pair(user, password, f"{prefix}_USERNAME", f"{prefix}_PASSWORD")
+    chain.looked_at.append(names)
+    if user is not None or password is not None:
+        chain.notes.append(index_origin_note(target, names, "the publish URL", target.publish_url))
+    return None
+
+
+def index_origin_note(target: Target, names: str, what: str, url: str) -> str:
+    """Why the index's variables were not sent to `url`: they belong to other origins (named)."""
+    belong = ", ".join(target.index_origins) or "none"
+    return (
+        f"{names} are set but were not used: they belong to index `{target.index_name}`'s own origins ({belong}), "
+        f"and {what} is on {origin(url)}."
+    )
 
 
 def _fork_explanation(environ: Mapping[str, str]) -> tuple[str, str] | None:
@@ -317,6 +349,7 @@ def _missing(
     lines += [f"  {n}. {name}" for n, name in enumerate(chain.looked_at, start=1)]
     if chain.known_username:
         lines.append(f"Found a username in {chain.known_username[1]} but no password for it.")
+    lines += chain.notes
     if why_not_oidc:
         lines.append(f"Trusted publishing was not possible: {why_not_oidc[0]}")
     prefix = target.env_prefix or "UV_PUBLISH"
@@ -354,26 +387,38 @@ def read_auth(
     credentials: Credentials,
     environ: Mapping[str, str],
     allow_insecure_http: bool = False,
+    resolve: Resolver | None = None,
 ) -> ReadAuth:
-    """Credentials to read the index: `user:pass@` in the check URL, UV_INDEX_<NAME>_USERNAME/_PASSWORD (the
-    install-time credentials), else the upload credentials when the check URL is on the upload host.
+    """Credentials to read the index, bound to the check URL's origin (`ReadAuth.origin`):
 
-    Nothing is sent over plain http to a non-loopback host unless allowed, as for uploads.
+    1. `user:pass@` in the check URL;
+    2. UV_INDEX_<NAME>_USERNAME / _PASSWORD (the install-time credentials), when the check URL is on one of the
+       index's own origins (its `url` or `publish-url`), as uv sends them;
+    3. the upload credentials, when the check URL is on the publish URL's origin; never a trusted-publishing token.
+
+    Nothing is sent over plain http to a non-loopback host unless allowed, as for uploads. When the index's variables
+    are set but the check URL is elsewhere, `source` says so, naming the origins, for the check URL's auth error.
     """
     bound = origin(check_url)
-    if sends_in_clear(check_url, allow_insecure_http):
+    if sends_in_clear(check_url, allow_insecure_http, resolve):
         return ReadAuth(None, "no credentials (plain http check URL; see allow-insecure-http)", bound)
     _, url_user, url_password = split_userinfo(check_url)
     if url_user is not None or url_password is not None:
         return ReadAuth((url_user or "", url_password or ""), "user:pass@ in the check URL", bound)
+    withheld = []  # what was set but is not for this origin, said in the check URL's auth error
     prefix = target.env_prefix
     if prefix:
         user = (environ.get(f"{prefix}_USERNAME") or "").strip()
         password = (environ.get(f"{prefix}_PASSWORD") or "").strip()
+        names = f"{prefix}_USERNAME / {prefix}_PASSWORD"
+        if (user or password) and any(same_origin(check_url, o) for o in target.index_origins):
+            return ReadAuth((user, password), names, bound)
         if user or password:
-            return ReadAuth((user, password), f"{prefix}_USERNAME / {prefix}_PASSWORD", bound)
+            withheld.append(index_origin_note(target, names, "the check URL", check_url))
     if credentials.renewal is not None:  # a trusted-publishing token is for uploading, and expires
-        return ReadAuth(None, "no credentials (trusted-publishing tokens are not used to read the index)", bound)
-    if credentials.auth is not None and hostname(check_url) == hostname(target.publish_url):
+        withheld.insert(0, "trusted-publishing tokens are not used to read the index")
+    elif credentials.auth is not None and same_origin(check_url, target.publish_url):
         return ReadAuth(credentials.auth, f"the upload credentials ({credentials.source})", bound)
-    return ReadAuth(None, "no credentials", bound)
+    elif credentials.present:
+        withheld.append(f"the upload credentials stay on the publish URL's origin {origin(target.publish_url)}")
+    return ReadAuth(None, "no credentials" + (f" ({'; '.join(withheld)})" if withheld else ""), bound)

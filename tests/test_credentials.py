@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,12 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from publisher.credentials import resolve_credentials
+from publisher.credentials import Credentials, read_auth, resolve_credentials
 from publisher.errors import ConfigError, MissingCredentialsError
 from publisher.index import Target
+from publisher.oidc import RenewingToken
 from publisher.settings import build_settings
+from publisher.urls import origin
 
-TARGET = Target(publish_url="https://registry.example/upload/", check_url=None, index_name="my_artifactory")
+TARGET = Target(
+    publish_url="https://registry.example/upload/",
+    check_url=None,
+    index_name="my_artifactory",
+    index_origins=("https://registry.example",),  # the index's `url` and `publish-url`, as resolve_target sets them
+)
 
 
 class Recorder:
@@ -179,3 +187,111 @@ def test_never_skips_trusted_publishing() -> None:
     env = {"ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1:9/x?a=1", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "t"}
     with pytest.raises(MissingCredentialsError, match="trusted-publishing: never"):
         _resolve(env, **{"trusted-publishing": "never"})
+
+
+# -- credentials belong to origins ------------------------------------------------------------------------------------
+
+INDEX_ENV = {"UV_INDEX_MY_ARTIFACTORY_USERNAME": "idx-user", "UV_INDEX_MY_ARTIFACTORY_PASSWORD": "idx-pass"}
+INDEX_NAMES = "UV_INDEX_MY_ARTIFACTORY_USERNAME / UV_INDEX_MY_ARTIFACTORY_PASSWORD"
+ORIGIN_2 = "https://upload.registry.example"
+
+
+def test_upload_credentials_are_bound_to_the_publish_urls_origin() -> None:
+    creds, _ = _resolve({}, username="u", password="p")
+    assert creds.origin == "https://registry.example"
+    target = Target("HTTPS://Registry.Example:443/upload/", None)
+    creds, _ = _resolve({}, target=target, token="t")
+    assert creds.origin == "https://registry.example"
+
+
+@pytest.mark.parametrize(
+    "publish_url",
+    [
+        "https://elsewhere.example/legacy/",  # a publish-url input on another host, the index declaring none
+        "https://registry.example:8443/upload/",  # same host, other port
+        "http://registry.example/upload/",  # same host, other scheme
+        "https://mirror.registry.example/upload/",  # a subdomain is another origin
+    ],
+)
+def test_index_variables_are_not_sent_off_the_index_origins_and_the_error_says_so(publish_url: str) -> None:
+    target = Target(publish_url, None, "my_artifactory", index_origins=("https://registry.example",))
+    with pytest.raises(MissingCredentialsError) as info:
+        _resolve(INDEX_ENV, target=target)
+    text = str(info.value)
+    assert f"{INDEX_NAMES} are set but were not used" in text
+    assert "index `my_artifactory`'s own origins (https://registry.example)" in text
+    assert "publish URL is on " in text
+    assert "idx-pass" not in text
+    assert "idx-user" not in text
+    assert "Found a username" not in text  # an unbound username is not offered to netrc or keyring either
+    for own in ("https://registry.example/upload/", "HTTPS://Registry.Example:443/other/"):  # on their own origin
+        creds, _ = _resolve(INDEX_ENV, target=dataclasses.replace(target, publish_url=own))
+        assert (creds.username, creds.password, creds.source) == ("idx-user", "idx-pass", INDEX_NAMES)
+
+
+READ_TARGET = Target(
+    "https://upload.registry.example/legacy/",
+    "https://registry.example/simple/",
+    "my_artifactory",
+    index_origins=("https://registry.example", ORIGIN_2),
+)
+UPLOAD_CREDS = Credentials("up-user", "up-pass", "password", "`username` input / `password` input", origin=ORIGIN_2)
+IDX = ("idx-user", "idx-pass")
+UP = ("up-user", "up-pass")
+
+
+MINTED = Credentials(
+    "__token__",
+    "minted",
+    "trusted-publishing",
+    "trusted publishing (OIDC)",
+    RenewingToken("minted", None, lambda: ("minted", None)),
+    ORIGIN_2,
+)
+READ_TABLE = [  # (check URL, environment, upload credentials, what the check URL gets)
+    ("https://registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, IDX),  # the index's `url`
+    ("https://upload.registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, IDX),  # the index's `publish-url`
+    ("HTTPS://REGISTRY.example:443/simple/", INDEX_ENV, UPLOAD_CREDS, IDX),
+    ("https://mirror.example/simple/", INDEX_ENV, UPLOAD_CREDS, None),  # a check-url input elsewhere: neither
+    ("https://registry.example:8443/simple/", INDEX_ENV, UPLOAD_CREDS, None),
+    ("http://registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, None),  # never over plain http
+    ("HTTP://registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, None),  # however it is spelt
+    ("Http://upload.registry.example/simple/", {}, UPLOAD_CREDS, None),
+    ("https://upload.registry.example/simple/", {}, UPLOAD_CREDS, UP),  # the upload credentials, on their origin
+    ("https://upload.registry.example:443/simple/", {}, UPLOAD_CREDS, UP),
+    ("https://upload.registry.example:8443/simple/", {}, UPLOAD_CREDS, None),  # same host, other port: not lent
+    ("https://registry.example/simple/", {}, UPLOAD_CREDS, None),  # the index's other origin: not the upload's
+    ("https://reader:r3ad@mirror.example/simple/", INDEX_ENV, UPLOAD_CREDS, ("reader", "r3ad")),  # its own
+    ("https://upload.registry.example/simple/", {}, MINTED, None),  # a minted token: for uploading only
+]
+
+
+def test_read_credentials_by_origin() -> None:
+    wrong = []
+    for check_url, env, creds, expected in READ_TABLE:
+        auth = read_auth(check_url, READ_TARGET, creds, env)
+        if auth.auth != expected or auth.origin != origin(check_url):
+            wrong.append((check_url, sorted(env), creds.method, auth.auth, auth.origin))
+    assert wrong == []
+
+
+def no_lookup(host: str) -> list[str]:
+    raise AssertionError(f"{host!r} must not be resolved")
+
+
+def test_read_credentials_on_loopback_over_plain_http() -> None:
+    target = Target(
+        "http://127.1:8080/legacy/", "http://127.1:8080/simple/", "my_artifactory", (), ("http://127.1:8080",)
+    )
+    creds = Credentials("up-user", "up-pass", "password", "x", origin="http://127.1:8080")
+    assert read_auth("HTTP://127.1:8080/simple/", target, creds, INDEX_ENV, resolve=no_lookup).auth == IDX
+    assert read_auth("http://127.1:8080/simple/", target, creds, {}, resolve=no_lookup).auth == UP
+
+
+def test_unused_index_variables_are_named_in_the_read_source() -> None:
+    auth = read_auth("https://mirror.example/simple/", READ_TARGET, UPLOAD_CREDS, INDEX_ENV)
+    assert auth.auth is None
+    assert f"{INDEX_NAMES} are set but were not used" in auth.source
+    assert "(https://registry.example, https://upload.registry.example)" in auth.source
+    assert "the check URL is on https://mirror.example" in auth.source
+    assert "the upload credentials stay on the publish URL's origin https://upload.registry.example" in auth.source

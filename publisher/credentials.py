@@ -39,8 +39,10 @@ from publisher.urls import (
     Resolver,
     display,
     hostname,
+    is_loopback,
     origin,
     same_origin,
+    scheme,
     sends_in_clear,
     split_userinfo,
 )
@@ -328,6 +330,7 @@ def _trusted_publishing(
         if required:
             raise oidc.missing_permission_error(environ)
         return None
+    refuse_insecure_token_request(environ)
 
     def exchange() -> tuple[str, float | None]:
         token, expires = oidc.mint_token(
@@ -339,6 +342,27 @@ def _trusted_publishing(
     token, expires = exchange()
     renewal = oidc.RenewingToken(token, expires, exchange)
     return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)", renewal)
+
+
+TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"  # noqa: S105 - a variable name, not a secret
+
+
+def refuse_insecure_token_request(environ: Mapping[str, str], resolve: Resolver | None = None) -> None:
+    """ACTIONS_ID_TOKEN_REQUEST_TOKEN is a bearer secret sent to ACTIONS_ID_TOKEN_REQUEST_URL: https only (GitHub
+    always sets an https URL), or loopback. Not even allow-insecure-http lends it to a network in clear text."""
+    url = environ.get(TOKEN_REQUEST_URL, "").strip()
+    if scheme(url) == "https" or (scheme(url) == "http" and is_loopback(url, resolve)):
+        return
+    try:
+        shown = origin(display(url)) if "://" in url else "a value that is not a URL"
+    except ValueError:
+        shown = "a URL with an invalid port"
+    raise ConfigError(
+        f"Refusing to request an OIDC token: {TOKEN_REQUEST_URL} is not an https:// URL (it points at {shown}), and "
+        "the request would carry ACTIONS_ID_TOKEN_REQUEST_TOKEN, a bearer secret, readable on the network path.",
+        hint=f"GitHub sets {TOKEN_REQUEST_URL} itself, to an https:// URL: check that no step, `env:` block or "
+        "runner configuration overrides it. Or pass other credentials and set trusted-publishing to `never`.",
+    )
 
 
 def _missing(

@@ -481,6 +481,19 @@ CASES = [
         env={},
     ),
     Case(
+        "oidc-request-url-over-plain-http",
+        (
+            "Refusing to request an OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL is not an https:// URL (it points at "
+            "http://token.invalid)",
+            "GitHub sets ACTIONS_ID_TOKEN_REQUEST_URL itself",
+        ),
+        inputs=_with(**{"trusted-publishing": "always"}),
+        env={
+            "ACTIONS_ID_TOKEN_REQUEST_URL": "HTTP://token.invalid/_apis/idtoken?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "Req-T0ken",
+        },
+    ),
+    Case(
         "publish-url-with-ambiguous-user-info",
         (
             "`publish-url` 'https://***@registry.invalid/legacy/' is ambiguous: it has an `@` after the end",

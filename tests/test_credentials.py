@@ -295,3 +295,42 @@ def test_unused_index_variables_are_named_in_the_read_source() -> None:
     assert "(https://registry.example, https://upload.registry.example)" in auth.source
     assert "the check URL is on https://mirror.example" in auth.source
     assert "the upload credentials stay on the publish URL's origin https://upload.registry.example" in auth.source
+
+
+# -- the OIDC request token goes over https (or loopback) only ------------------------------------------------------
+
+
+def test_the_oidc_request_token_is_never_sent_in_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    import publisher.oidc
+
+    minted: list[str] = []
+
+    def mint_token(publish_url: str, environ: dict[str, str], *args: object, **kwargs: object) -> tuple[str, None]:
+        minted.append(environ["ACTIONS_ID_TOKEN_REQUEST_URL"])
+        return "minted", None
+
+    monkeypatch.setattr(publisher.oidc, "mint_token", mint_token)
+    refused = [
+        "http://token.example/x?api-version=2.0",
+        "HTTP://token.example/x",
+        "ftp://token.example/x",
+        "http://127.0.0.1.evil.example/x",
+        "token.example/x",
+    ]
+    for url in refused:
+        env = {"ACTIONS_ID_TOKEN_REQUEST_URL": url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "req-t0ken"}
+        for mode in ("always", "automatic"):
+            with pytest.raises(ConfigError) as info:
+                _resolve(env, **{"trusted-publishing": mode})
+            assert info.value.exit_code == 2
+            assert "Refusing to request an OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL is not an https:// URL" in str(
+                info.value
+            )
+            assert "req-t0ken" not in str(info.value)
+    assert minted == []
+    allowed = ["https://token.example/x?api-version=2.0", "http://127.0.0.1:9/x", "http://[::1]:9/x", "http://127.1/"]
+    for url in allowed:
+        env = {"ACTIONS_ID_TOKEN_REQUEST_URL": url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "req-t0ken"}
+        creds, _ = _resolve(env, **{"trusted-publishing": "always"})
+        assert creds.method == "trusted-publishing"
+    assert minted == allowed

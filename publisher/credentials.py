@@ -198,17 +198,20 @@ def resolve_credentials(
 
 
 def mask_wire_forms(credentials: Credentials, console: Console) -> None:
-    """Mask the password as it travels too: a registry that echoes the request back must not print it.
+    """Mask the secret as it travels too: a registry that echoes the request back must not print it.
 
-    The Basic header carries base64(`user:password`), which no plain-text mask of the password matches; a URL
+    The secret is the password, or the username when it is sent with an empty password (a token as the username,
+    the Gemfury style). The Basic header carries base64(`user:password`), which no plain-text mask matches; a URL
     carries it percent-encoded. `mask()` ignores a form equal to one already registered.
     """
-    if not credentials.password:
+    username, password = credentials.username or "", credentials.password or ""
+    secret = password or username
+    if not secret:
         return
-    pair = f"{credentials.username or ''}:{credentials.password}"
-    console.mask(base64.b64encode(pair.encode()).decode())
-    console.mask(quote(credentials.password, safe=""))
-    console.mask(quote_plus(credentials.password))
+    console.mask(secret)
+    console.mask(base64.b64encode(f"{username}:{password}".encode()).decode())
+    console.mask(quote(secret, safe=""))
+    console.mask(quote_plus(secret))
 
 
 def _resolve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import subprocess
@@ -334,3 +335,18 @@ def test_the_oidc_request_token_is_never_sent_in_clear(monkeypatch: pytest.Monke
         creds, _ = _resolve(env, **{"trusted-publishing": "always"})
         assert creds.method == "trusted-publishing"
     assert minted == allowed
+
+
+# -- secrets that used to go unmasked -------------------------------------------------------------------------------
+
+
+def test_a_token_sent_as_the_username_is_masked_in_every_form() -> None:
+    """Gemfury style: the token is the username and the password is empty, in the URL or from -u/-p ''."""
+    token = "TOKEN-g3mfury"
+    basic = base64.b64encode(f"{token}:".encode()).decode()
+    creds, console = _resolve({}, target=Target(f"https://{token}:@pypi.fury.io/me/", None))
+    assert (creds.username, creds.password) == (token, "")
+    assert {token, basic} <= set(console.masked)
+    creds, console = _resolve({}, username=token, password="")
+    assert (creds.username, creds.password) == (token, "")
+    assert {token, basic} <= set(console.masked)

@@ -156,7 +156,10 @@ def _from_netrc(target: Target, environ: Mapping[str, str], username: str | None
     return (login, password or "", str(path)) if login else None
 
 
-def _from_keyring(target: Target, username: str) -> str | None:
+KEYRING_TIMEOUT = 60.0  # seconds; a backend waiting for an unlock prompt nobody can answer would hang the job
+
+
+def _from_keyring(target: Target, username: str, username_source: str) -> str | None:
     """uv's `subprocess` provider: ask the `keyring` command, first for the URL, then for the host."""
     command = shutil.which("keyring")
     if command is None:
@@ -165,14 +168,32 @@ def _from_keyring(target: Target, username: str) -> str | None:
             hint="Install keyring (`pip install keyring`) or set keyring-provider to `disabled`.",
         )
     for service in (display(target.publish_url), hostname(target.publish_url)):
-        result = subprocess.run(
-            [command, "get", service, username],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        )
+        asked = f"the password for the username from {username_source} at the service `{service}`"
+        try:
+            result = subprocess.run(
+                [command, "get", service, username],
+                capture_output=True,
+                encoding="utf-8",
+                timeout=KEYRING_TIMEOUT,
+                check=False,
+                env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            )
+        except subprocess.TimeoutExpired:
+            raise ConfigError(
+                f"keyring-provider `subprocess`: the `keyring` command ({command}) did not answer within "
+                f"{KEYRING_TIMEOUT:g} s when asked for {asked}.",
+                hint="A keyring backend that waits for an unlock prompt hangs in CI. Use a backend that needs no "
+                "prompt (PYTHON_KEYRING_BACKEND), pass the password another way, or set keyring-provider to "
+                "`disabled`.",
+            ) from None
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ConfigError(
+                f"keyring-provider `subprocess`: the `keyring` command ({command}) could not be run when asking for "
+                f"{asked}: {reason}.",
+                hint="Check that `keyring` on PATH is the keyring command line (`pip install keyring`), or set "
+                "keyring-provider to `disabled`.",
+            ) from None
         password = result.stdout.rstrip("\r\n")
         if result.returncode == 0 and password:
             return password
@@ -265,7 +286,7 @@ def _resolve(
 
     chain.looked_at.append(f"keyring (keyring-provider: {settings.keyring_provider})")
     if settings.keyring_provider == "subprocess" and username is not None:
-        password = _from_keyring(target, username)
+        password = _from_keyring(target, username, username_source)
         console.mask(password)
         if password is not None:
             return Credentials(username, password, "keyring", f"keyring for {username_source}")

@@ -350,3 +350,40 @@ def test_a_token_sent_as_the_username_is_masked_in_every_form() -> None:
     creds, console = _resolve({}, username=token, password="")
     assert (creds.username, creds.password) == (token, "")
     assert {token, basic} <= set(console.masked)
+
+
+# -- keyring: a hang or a broken command is a clear configuration error -----------------------------------------------
+
+
+def fake_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str) -> Path:
+    command = tmp_path / "bin" / "keyring"
+    command.parent.mkdir()
+    command.write_text(content)
+    command.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{command.parent}{os.pathsep}{os.environ['PATH']}")
+    return command
+
+
+def test_keyring_that_hangs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import publisher.credentials
+
+    command = fake_keyring(tmp_path, monkeypatch, f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
+    monkeypatch.setattr(publisher.credentials, "KEYRING_TIMEOUT", 0.5)
+    env = {"UV_INDEX_MY_ARTIFACTORY_USERNAME": "k-user"}
+    with pytest.raises(ConfigError) as info:
+        _resolve(env, **{"keyring-provider": "subprocess"})
+    text = str(info.value)
+    assert f"keyring-provider `subprocess`: the `keyring` command ({command}) did not answer within 0.5 s" in text
+    assert (
+        "the username from UV_INDEX_MY_ARTIFACTORY_USERNAME at the service `https://registry.example/upload/`" in text
+    )
+    assert "TimeoutExpired" not in text
+    assert "k-user" not in text
+
+
+def test_keyring_that_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    command = fake_keyring(tmp_path, monkeypatch, "this is not a program\n")  # no #! line: exec fails
+    with pytest.raises(ConfigError) as info:
+        _resolve({"UV_INDEX_MY_ARTIFACTORY_USERNAME": "k-user"}, **{"keyring-provider": "subprocess"})
+    assert f"the `keyring` command ({command}) could not be run when asking for the password" in str(info.value)
+    assert "Exec format error" in str(info.value)

@@ -4,7 +4,7 @@
 2. `username` + `password` inputs / `UV_PUBLISH_USERNAME` + `UV_PUBLISH_PASSWORD`
 3. `UV_INDEX_<NAME>_USERNAME` + `UV_INDEX_<NAME>_PASSWORD` for the named index (the variables used to install)
 4. `user:pass@` in the publish URL
-5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host
+5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host (read leniently: netrcfile.py)
 6. keyring, when `keyring-provider: subprocess` and a username is known
 7. trusted publishing (OIDC), see oidc.py
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import netrc
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, quote_plus
 
+from publisher import netrcfile
 from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
 from publisher.index import Target
@@ -140,20 +140,40 @@ def configured_sources(settings: Settings, target: Target, environ: Mapping[str,
     return found
 
 
-def _from_netrc(target: Target, environ: Mapping[str, str], username: str | None) -> tuple[str, str, str] | None:
-    path = Path(environ.get("NETRC") or Path(environ.get("HOME") or Path.home()) / ".netrc")
-    if not path.is_file():
+def _netrc_path(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("NETRC") or Path(environ.get("HOME") or Path.home()) / ".netrc")
+
+
+def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | None:
+    """(login, password, path) of the netrc entry for the publish URL's host, read leniently (netrcfile.py).
+
+    A file that cannot be read is an error naming the path and the reason only; an unusable entry for our host is
+    noted for the missing-credentials message by its line number. Nothing from the file is ever quoted.
+    """
+    path = _netrc_path(chain.environ)
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read {path}: {exc.strerror or type(exc).__name__}.",
+            hint="Fix the file's permissions, point NETRC at a readable file, or remove it.",
+        ) from None
+    host = hostname(chain.target.publish_url)
+    entry, broken = netrcfile.lookup(netrcfile.parse(data.decode("utf-8", "surrogateescape")), host, username)
+    chain.notes += [f"The netrc entry for {host} in {path} cannot be used: {e.problem}." for e in broken]
+    if entry is None or entry.login is None:
         return None
     try:
-        entry = netrc.netrc(str(path)).authenticators(hostname(target.publish_url))
-    except (netrc.NetrcParseError, OSError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or remove the netrc file.") from None
-    if entry is None:
+        (entry.login + (entry.password or "")).encode()
+    except UnicodeEncodeError:  # bytes that are not UTF-8, kept apart by surrogateescape: not sendable as they are
+        chain.notes.append(
+            f"The netrc entry for {host} in {path} (line {entry.line}) cannot be used: its login or password is "
+            "not UTF-8 text."
+        )
         return None
-    login, _, password = entry
-    if username is not None and login != username:
-        return None
-    return (login, password or "", str(path)) if login else None
+    return entry.login, entry.password or "", str(path)
 
 
 KEYRING_TIMEOUT = 60.0  # seconds; a backend waiting for an unlock prompt nobody can answer would hang the job
@@ -279,7 +299,7 @@ def _resolve(
 
     username, username_source = chain.known_username or (None, "")
     chain.looked_at.append("netrc ($NETRC or ~/.netrc)")
-    from_netrc = _from_netrc(target, environ, username)
+    from_netrc = _from_netrc(chain, username)
     if from_netrc is not None:
         console.mask(from_netrc[1])
         return Credentials(from_netrc[0], from_netrc[1], "netrc", from_netrc[2])

@@ -387,3 +387,59 @@ def test_keyring_that_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         _resolve({"UV_INDEX_MY_ARTIFACTORY_USERNAME": "k-user"}, **{"keyring-provider": "subprocess"})
     assert f"the `keyring` command ({command}) could not be run when asking for the password" in str(info.value)
     assert "Exec format error" in str(info.value)
+
+
+# -- netrc, read leniently, never quoted -----------------------------------------------------------------------------
+
+
+def test_netrc_with_a_broken_entry_for_another_host(tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine other.example login bob S3cr3t-Follower-Token\n"
+        'machine registry.example login n-user password "n pass"\n'
+        'machine third.example login eve password "S3cr3t-unterminated\n'
+    )
+    creds, console = _resolve({"NETRC": str(netrc)})
+    assert (creds.username, creds.password, creds.method) == ("n-user", "n pass", "netrc")
+    assert "S3cr3t-Follower-Token" not in console.masked
+
+
+def test_netrc_entry_for_our_host_that_cannot_be_used_is_named_not_quoted(tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text('machine other.example login o password q\nmachine registry.example login n password "S3cr3t\n')
+    with pytest.raises(MissingCredentialsError) as info:
+        _resolve({"NETRC": str(netrc)})
+    text = str(info.value)
+    assert f"The netrc entry for registry.example in {netrc} cannot be used: an unterminated quote on line 2." in text
+    assert "S3cr3t" not in text
+
+
+def test_netrc_that_cannot_be_read_is_named_with_the_reason_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine registry.example login n password S3cr3t\n")
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == netrc:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(ConfigError) as info:
+        _resolve({"NETRC": str(netrc)})
+    assert info.value.message == f"Cannot read {netrc}: Permission denied."
+
+
+def test_netrc_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_bytes(b"machine other.example login o password caf\xe9\nmachine registry.example login n password p\n")
+    creds, _ = _resolve({"NETRC": str(netrc)})
+    assert (creds.username, creds.password) == ("n", "p")  # another host's latin-1 costs nothing
+    netrc.write_bytes(b"machine registry.example login n password caf\xe9\n")
+    with pytest.raises(MissingCredentialsError) as info:
+        _resolve({"NETRC": str(netrc)})
+    expected = f"The netrc entry for registry.example in {netrc} (line 1) cannot be used: its login or password is not"
+    assert expected in str(info.value)
+    assert "caf" not in str(info.value)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from publisher.console import Console
 from publisher.settings import Settings, build_settings
-from publisher.urls import userinfo_password_forms
+from publisher.urls import userinfo_secrets
 
 INPUTS = (
     "index",
@@ -57,7 +57,7 @@ def settings_from_inputs(environ: Mapping[str, str], console: Console) -> Settin
     raw = raw_inputs(environ)
     for name in SECRET_INPUTS:
         console.mask(raw.get(name))
-    for name in URL_INPUTS:  # `user:pass@`: the password both as written (percent-encoded) and decoded
-        for form in userinfo_password_forms(raw.get(name)):
+    for name in URL_INPUTS:  # `user:pass@`: the secret both as written (percent-encoded) and decoded
+        for form in userinfo_secrets(raw.get(name)):
             console.mask(form)
     return build_settings(dict(raw), source="input")

@@ -4,18 +4,23 @@
 2. `username` + `password` inputs / `UV_PUBLISH_USERNAME` + `UV_PUBLISH_PASSWORD`
 3. `UV_INDEX_<NAME>_USERNAME` + `UV_INDEX_<NAME>_PASSWORD` for the named index (the variables used to install)
 4. `user:pass@` in the publish URL
-5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host
+5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host (read leniently: netrcfile.py)
 6. keyring, when `keyring-provider: subprocess` and a username is known
 7. trusted publishing (OIDC), see oidc.py
 
 Every value found is masked before anything else is printed. When nothing is found the error lists every
 name that was looked at, in this order, so users can see which variable they misspelled.
+
+Credentials belong to origins (scheme, host, port; urls.origin). The upload credentials are bound to the publish
+URL's origin (`Credentials.origin`, enforced per request by auth.client_auth) and lent to the check URL only on that
+same origin; UV_INDEX_<NAME>_USERNAME / _PASSWORD belong to the named index's `url` and `publish-url` origins, as in
+uv, and are used for uploading or reading only there. A minted trusted-publishing token goes to the publish URL only.
 """
 
 from __future__ import annotations
 
 import base64
-import netrc
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -25,11 +30,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, quote_plus
 
+from publisher import netrcfile
 from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
 from publisher.index import Target
 from publisher.settings import Settings
-from publisher.urls import hostname, origin, sends_in_clear, split_userinfo, strip_credentials
+from publisher.urls import (
+    Resolver,
+    display,
+    hostname,
+    is_loopback,
+    origin,
+    same_origin,
+    scheme,
+    sends_in_clear,
+    split_userinfo,
+)
 
 if TYPE_CHECKING:
     from publisher.oidc import RenewingToken
@@ -47,6 +63,7 @@ class Credentials:
     method: AuthMethod
     source: str
     renewal: RenewingToken | None = field(default=None, repr=False, compare=False)  # trusted publishing only
+    origin: str = ""  # scheme://host[:port] of the publish URL: the one origin the client sends them to
 
     @property
     def present(self) -> bool:
@@ -87,6 +104,7 @@ class _Chain:
     console: Console
     looked_at: list[str] = field(default_factory=list)
     known_username: tuple[str, str] | None = None  # (username, where it came from)
+    notes: list[str] = field(default_factory=list)  # sources set but not usable, for the missing-credentials message
 
     def pair(self, user: str | None, password: str | None, user_name: str, password_name: str) -> Credentials | None:
         self.looked_at.append(f"{user_name} / {password_name}")
@@ -122,23 +140,46 @@ def configured_sources(settings: Settings, target: Target, environ: Mapping[str,
     return found
 
 
-def _from_netrc(target: Target, environ: Mapping[str, str], username: str | None) -> tuple[str, str, str] | None:
-    path = Path(environ.get("NETRC") or Path(environ.get("HOME") or Path.home()) / ".netrc")
-    if not path.is_file():
+def _netrc_path(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("NETRC") or Path(environ.get("HOME") or Path.home()) / ".netrc")
+
+
+def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | None:
+    """(login, password, path) of the netrc entry for the publish URL's host, read leniently (netrcfile.py).
+
+    A file that cannot be read is an error naming the path and the reason only; an unusable entry for our host is
+    noted for the missing-credentials message by its line number. Nothing from the file is ever quoted.
+    """
+    path = _netrc_path(chain.environ)
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read {path}: {exc.strerror or type(exc).__name__}.",
+            hint="Fix the file's permissions, point NETRC at a readable file, or remove it.",
+        ) from None
+    host = hostname(chain.target.publish_url)
+    entry, broken = netrcfile.lookup(netrcfile.parse(data.decode("utf-8", "surrogateescape")), host, username)
+    chain.notes += [f"The netrc entry for {host} in {path} cannot be used: {e.problem}." for e in broken]
+    if entry is None or entry.login is None:
         return None
     try:
-        entry = netrc.netrc(str(path)).authenticators(hostname(target.publish_url))
-    except (netrc.NetrcParseError, OSError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or remove the netrc file.") from None
-    if entry is None:
+        (entry.login + (entry.password or "")).encode()
+    except UnicodeEncodeError:  # bytes that are not UTF-8, kept apart by surrogateescape: not sendable as they are
+        chain.notes.append(
+            f"The netrc entry for {host} in {path} (line {entry.line}) cannot be used: its login or password is "
+            "not UTF-8 text."
+        )
         return None
-    login, _, password = entry
-    if username is not None and login != username:
-        return None
-    return (login, password or "", str(path)) if login else None
+    return entry.login, entry.password or "", str(path)
 
 
-def _from_keyring(target: Target, username: str) -> str | None:
+KEYRING_TIMEOUT = 60.0  # seconds; a backend waiting for an unlock prompt nobody can answer would hang the job
+
+
+def _from_keyring(target: Target, username: str, username_source: str) -> str | None:
     """uv's `subprocess` provider: ask the `keyring` command, first for the URL, then for the host."""
     command = shutil.which("keyring")
     if command is None:
@@ -146,15 +187,33 @@ def _from_keyring(target: Target, username: str) -> str | None:
             "keyring-provider is `subprocess` but the `keyring` command is not on PATH.",
             hint="Install keyring (`pip install keyring`) or set keyring-provider to `disabled`.",
         )
-    for service in (strip_credentials(target.publish_url), hostname(target.publish_url)):
-        result = subprocess.run(
-            [command, "get", service, username],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        )
+    for service in (display(target.publish_url), hostname(target.publish_url)):
+        asked = f"the password for the username from {username_source} at the service `{service}`"
+        try:
+            result = subprocess.run(
+                [command, "get", service, username],
+                capture_output=True,
+                encoding="utf-8",
+                timeout=KEYRING_TIMEOUT,
+                check=False,
+                env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            )
+        except subprocess.TimeoutExpired:
+            raise ConfigError(
+                f"keyring-provider `subprocess`: the `keyring` command ({command}) did not answer within "
+                f"{KEYRING_TIMEOUT:g} s when asked for {asked}.",
+                hint="A keyring backend that waits for an unlock prompt hangs in CI. Use a backend that needs no "
+                "prompt (PYTHON_KEYRING_BACKEND), pass the password another way, or set keyring-provider to "
+                "`disabled`.",
+            ) from None
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ConfigError(
+                f"keyring-provider `subprocess`: the `keyring` command ({command}) could not be run when asking for "
+                f"{asked}: {reason}.",
+                hint="Check that `keyring` on PATH is the keyring command line (`pip install keyring`), or set "
+                "keyring-provider to `disabled`.",
+            ) from None
         password = result.stdout.rstrip("\r\n")
         if result.returncode == 0 and password:
             return password
@@ -176,21 +235,24 @@ def resolve_credentials(
     """
     credentials = _resolve(settings, target, environ, console, project_names)
     mask_wire_forms(credentials, console)
-    return credentials
+    return dataclasses.replace(credentials, origin=origin(target.publish_url)) if credentials.present else credentials
 
 
 def mask_wire_forms(credentials: Credentials, console: Console) -> None:
-    """Mask the password as it travels too: a registry that echoes the request back must not print it.
+    """Mask the secret as it travels too: a registry that echoes the request back must not print it.
 
-    The Basic header carries base64(`user:password`), which no plain-text mask of the password matches; a URL
+    The secret is the password, or the username when it is sent with an empty password (a token as the username,
+    the Gemfury style). The Basic header carries base64(`user:password`), which no plain-text mask matches; a URL
     carries it percent-encoded. `mask()` ignores a form equal to one already registered.
     """
-    if not credentials.password:
+    username, password = credentials.username or "", credentials.password or ""
+    secret = password or username
+    if not secret:
         return
-    pair = f"{credentials.username or ''}:{credentials.password}"
-    console.mask(base64.b64encode(pair.encode()).decode())
-    console.mask(quote(credentials.password, safe=""))
-    console.mask(quote_plus(credentials.password))
+    console.mask(secret)
+    console.mask(base64.b64encode(f"{username}:{password}".encode()).decode())
+    console.mask(quote(secret, safe=""))
+    console.mask(quote_plus(secret))
 
 
 def _resolve(
@@ -228,32 +290,26 @@ def _resolve(
         "UV_PUBLISH_PASSWORD",
     )
     if found is None and target.env_prefix:
-        prefix = target.env_prefix
-        found = chain.pair(
-            _get(environ, f"{prefix}_USERNAME"),
-            _get(environ, f"{prefix}_PASSWORD"),
-            f"{prefix}_USERNAME",
-            f"{prefix}_PASSWORD",
-        )
+        found = _index_pair(chain)
     if found is None:
         _, url_user, url_password = split_userinfo(target.publish_url)
         found = chain.pair(url_user, url_password, "user in the publish URL", "password in the publish URL")
     if found is not None:
         return found
 
-    username = chain.known_username[0] if chain.known_username else None
+    username, username_source = chain.known_username or (None, "")
     chain.looked_at.append("netrc ($NETRC or ~/.netrc)")
-    from_netrc = _from_netrc(target, environ, username)
+    from_netrc = _from_netrc(chain, username)
     if from_netrc is not None:
         console.mask(from_netrc[1])
         return Credentials(from_netrc[0], from_netrc[1], "netrc", from_netrc[2])
 
     chain.looked_at.append(f"keyring (keyring-provider: {settings.keyring_provider})")
     if settings.keyring_provider == "subprocess" and username is not None:
-        password = _from_keyring(target, username)
+        password = _from_keyring(target, username, username_source)
         console.mask(password)
         if password is not None:
-            return Credentials(username, password, "keyring", f"keyring for {chain.known_username[1]}")  # type: ignore[index]
+            return Credentials(username, password, "keyring", f"keyring for {username_source}")
 
     chain.looked_at.append("trusted publishing (trusted-publishing: " + settings.trusted_publishing + ")")
     why_not_oidc: tuple[str, str | None] | None = None  # (why, extra hint)
@@ -269,6 +325,28 @@ def _resolve(
         if why_not_oidc is None:
             why_not_oidc = _fork_explanation(environ)
     raise _missing(settings, target, chain, why_not_oidc)
+
+
+def _index_pair(chain: _Chain) -> Credentials | None:
+    """UV_INDEX_<NAME>_USERNAME / _PASSWORD, only when the publish URL is on one of the index's own origins."""
+    target, prefix = chain.target, chain.target.env_prefix
+    names = f"{prefix}_USERNAME / {prefix}_PASSWORD"
+    user, password = _get(chain.environ, f"{prefix}_USERNAME"), _get(chain.environ, f"{prefix}_PASSWORD")
+    if any(same_origin(target.publish_url, o) for o in target.index_origins):
+        return chain.pair(user, password, f"{prefix}_USERNAME", f"{prefix}_PASSWORD")
+    chain.looked_at.append(names)
+    if user is not None or password is not None:
+        chain.notes.append(index_origin_note(target, names, "the publish URL", target.publish_url))
+    return None
+
+
+def index_origin_note(target: Target, names: str, what: str, url: str) -> str:
+    """Why the index's variables were not sent to `url`: they belong to other origins (named)."""
+    belong = ", ".join(target.index_origins) or "none"
+    return (
+        f"{names} are set but were not used: they belong to index `{target.index_name}`'s own origins ({belong}), "
+        f"and {what} is on {origin(url)}."
+    )
 
 
 def _fork_explanation(environ: Mapping[str, str]) -> tuple[str, str] | None:
@@ -296,6 +374,7 @@ def _trusted_publishing(
         if required:
             raise oidc.missing_permission_error(environ)
         return None
+    refuse_insecure_token_request(environ)
 
     def exchange() -> tuple[str, float | None]:
         token, expires = oidc.mint_token(
@@ -309,6 +388,27 @@ def _trusted_publishing(
     return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)", renewal)
 
 
+TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"  # noqa: S105 - a variable name, not a secret
+
+
+def refuse_insecure_token_request(environ: Mapping[str, str], resolve: Resolver | None = None) -> None:
+    """ACTIONS_ID_TOKEN_REQUEST_TOKEN is a bearer secret sent to ACTIONS_ID_TOKEN_REQUEST_URL: https only (GitHub
+    always sets an https URL), or loopback. Not even allow-insecure-http lends it to a network in clear text."""
+    url = environ.get(TOKEN_REQUEST_URL, "").strip()
+    if scheme(url) == "https" or (scheme(url) == "http" and is_loopback(url, resolve)):
+        return
+    try:
+        shown = origin(display(url)) if "://" in url else "a value that is not a URL"
+    except ValueError:
+        shown = "a URL with an invalid port"
+    raise ConfigError(
+        f"Refusing to request an OIDC token: {TOKEN_REQUEST_URL} is not an https:// URL (it points at {shown}), and "
+        "the request would carry ACTIONS_ID_TOKEN_REQUEST_TOKEN, a bearer secret, readable on the network path.",
+        hint=f"GitHub sets {TOKEN_REQUEST_URL} itself, to an https:// URL: check that no step, `env:` block or "
+        "runner configuration overrides it. Or pass other credentials and set trusted-publishing to `never`.",
+    )
+
+
 def _missing(
     settings: Settings, target: Target, chain: _Chain, why_not_oidc: tuple[str, str | None] | None
 ) -> MissingCredentialsError:
@@ -317,6 +417,7 @@ def _missing(
     lines += [f"  {n}. {name}" for n, name in enumerate(chain.looked_at, start=1)]
     if chain.known_username:
         lines.append(f"Found a username in {chain.known_username[1]} but no password for it.")
+    lines += chain.notes
     if why_not_oidc:
         lines.append(f"Trusted publishing was not possible: {why_not_oidc[0]}")
     prefix = target.env_prefix or "UV_PUBLISH"
@@ -354,26 +455,38 @@ def read_auth(
     credentials: Credentials,
     environ: Mapping[str, str],
     allow_insecure_http: bool = False,
+    resolve: Resolver | None = None,
 ) -> ReadAuth:
-    """Credentials to read the index: `user:pass@` in the check URL, UV_INDEX_<NAME>_USERNAME/_PASSWORD (the
-    install-time credentials), else the upload credentials when the check URL is on the upload host.
+    """Credentials to read the index, bound to the check URL's origin (`ReadAuth.origin`):
 
-    Nothing is sent over plain http to a non-loopback host unless allowed, as for uploads.
+    1. `user:pass@` in the check URL;
+    2. UV_INDEX_<NAME>_USERNAME / _PASSWORD (the install-time credentials), when the check URL is on one of the
+       index's own origins (its `url` or `publish-url`), as uv sends them;
+    3. the upload credentials, when the check URL is on the publish URL's origin; never a trusted-publishing token.
+
+    Nothing is sent over plain http to a non-loopback host unless allowed, as for uploads. When the index's variables
+    are set but the check URL is elsewhere, `source` says so, naming the origins, for the check URL's auth error.
     """
     bound = origin(check_url)
-    if sends_in_clear(check_url, allow_insecure_http):
+    if sends_in_clear(check_url, allow_insecure_http, resolve):
         return ReadAuth(None, "no credentials (plain http check URL; see allow-insecure-http)", bound)
     _, url_user, url_password = split_userinfo(check_url)
     if url_user is not None or url_password is not None:
         return ReadAuth((url_user or "", url_password or ""), "user:pass@ in the check URL", bound)
+    withheld = []  # what was set but is not for this origin, said in the check URL's auth error
     prefix = target.env_prefix
     if prefix:
         user = (environ.get(f"{prefix}_USERNAME") or "").strip()
         password = (environ.get(f"{prefix}_PASSWORD") or "").strip()
+        names = f"{prefix}_USERNAME / {prefix}_PASSWORD"
+        if (user or password) and any(same_origin(check_url, o) for o in target.index_origins):
+            return ReadAuth((user, password), names, bound)
         if user or password:
-            return ReadAuth((user, password), f"{prefix}_USERNAME / {prefix}_PASSWORD", bound)
+            withheld.append(index_origin_note(target, names, "the check URL", check_url))
     if credentials.renewal is not None:  # a trusted-publishing token is for uploading, and expires
-        return ReadAuth(None, "no credentials (trusted-publishing tokens are not used to read the index)", bound)
-    if credentials.auth is not None and hostname(check_url) == hostname(target.publish_url):
+        withheld.insert(0, "trusted-publishing tokens are not used to read the index")
+    elif credentials.auth is not None and same_origin(check_url, target.publish_url):
         return ReadAuth(credentials.auth, f"the upload credentials ({credentials.source})", bound)
-    return ReadAuth(None, "no credentials", bound)
+    elif credentials.present:
+        withheld.append(f"the upload credentials stay on the publish URL's origin {origin(target.publish_url)}")
+    return ReadAuth(None, "no credentials" + (f" ({'; '.join(withheld)})" if withheld else ""), bound)

@@ -62,8 +62,8 @@ class Dist:
 
 
 def _shown(path: Path | str) -> str:
-    """A path as messages show it: names in a packages directory come from outside (safe.inline)."""
-    return safe.inline(path)
+    """A path as messages show it: names in a packages directory come from outside (escaped, not redacted)."""
+    return safe.exact(path)
 
 
 def _expand(settings: Settings) -> list[Path]:
@@ -75,7 +75,7 @@ def _expand(settings: Settings) -> list[Path]:
             matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
             if not matches or (not glob.has_magic(full) and not Path(full).exists()):
                 raise ConfigError(
-                    f"No file matches {safe.code(pattern)}.",
+                    f"No file matches {safe.code(pattern, name=True)}.",
                     hint="Build the distributions first (`uv build` or `python -m build`) or fix the path.",
                 )
             paths += [Path(m) for m in matches]
@@ -83,7 +83,7 @@ def _expand(settings: Settings) -> list[Path]:
     directory = settings.resolve(settings.packages_dir)
     if not directory.is_dir():
         raise ConfigError(
-            f"Packages directory {safe.inline(directory)} does not exist.",
+            f"Packages directory {_shown(directory)} does not exist.",
             hint="Build the distributions first (`uv build` or `python -m build`), or set `packages-dir` to the "
             "folder that holds them.",
         )
@@ -115,7 +115,7 @@ def select(paths: list[Path], console: Console) -> list[Path]:
             continue
         if name in seen:
             raise DistError(
-                f"{safe.inline(name)} is listed twice ({safe.inline(seen[name])} and {_shown(path)}).",
+                f"{safe.exact(name)} is listed twice ({_shown(seen[name])} and {_shown(path)}).",
                 hint="Name each distribution once; an index keeps one file per file name.",
             )
         seen[name] = path
@@ -382,7 +382,7 @@ def collect(settings: Settings, console: Console) -> list[Dist]:
     if not paths:
         where = ", ".join(settings.files) if settings.files else str(settings.resolve(settings.packages_dir))
         raise ConfigError(
-            f"No distributions (.whl or .tar.gz) found in {safe.inline(where)}.",
+            f"No distributions (.whl or .tar.gz) found in {_shown(where)}.",
             hint="Build them first (`uv build` or `python -m build`) in the same job, or download the artifact "
             "that holds them, before this step.",
         )

@@ -20,7 +20,16 @@ from pydantic_core import ErrorDetails
 from publisher import safe
 from publisher.errors import ConfigError, IndexResolutionError
 from publisher.settings import Settings
-from publisher.urls import PYPI_CHECK_URL, PYPI_UPLOAD_URL, is_valid_http_url, strip_credentials
+from publisher.urls import (
+    AMBIGUOUS_HINT,
+    NOT_HTTP,
+    PYPI_CHECK_URL,
+    PYPI_UPLOAD_URL,
+    ambiguous_userinfo,
+    display,
+    origin,
+    url_problem,
+)
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the documented fallback
     import tomllib
@@ -64,23 +73,29 @@ class IndexDefinition(BaseModel):
     @field_validator("url", "publish_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not is_valid_http_url(value):
-            raise ValueError("must be an http:// or https:// URL")
+        problem = None if value is None else url_problem(value)
+        if problem is not None:
+            raise ValueError("must be an http:// or https:// URL" if problem == NOT_HTTP else problem)
         return value
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where dists go. `publish_url` may still carry `user:pass@`; show `display_url` instead."""
+    """Where dists go. `publish_url` may still carry `user:pass@`; show `display_url` instead.
+
+    `index_origins` are the origins of the named index's own `url` and `publish-url`, as declared in the file: the
+    only places UV_INDEX_<NAME>_USERNAME / _PASSWORD may be sent, as in uv.
+    """
 
     publish_url: str
     check_url: str | None
     index_name: str | None = None
     config_file: Path | None = None
+    index_origins: tuple[str, ...] = ()
 
     @property
     def display_url(self) -> str:
-        return strip_credentials(self.publish_url)
+        return display(self.publish_url)
 
     @property
     def env_prefix(self) -> str | None:
@@ -101,7 +116,7 @@ def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError, quote: bool
     else:  # "at end of document": an unclosed bracket, string or table header somewhere above
         line, column = max(len(lines), 1), len(lines[-1]) + 1 if lines else 1
     reason = safe.inline(_TOML_POSITION.sub("", str(exc)).replace("(at end of document)", "").strip(), 200)
-    where = f"{safe.inline(path)} is not valid TOML: {reason} at line {line}, column {column}"
+    where = f"{safe.exact(path)} is not valid TOML: {reason} at line {line}, column {column}"
     hint = (
         'Fix the syntax at the line shown (an unclosed `[`, `"` or `{` may be reported at the end of the file); '
         "`uv lock` reports the same error."
@@ -127,14 +142,14 @@ def _read_toml(path: Path, workspace: Path | None) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"{safe.inline(path)} not found (working directory: {safe.inline(Path.cwd())}).",
+            f"{safe.exact(path)} not found (working directory: {safe.exact(Path.cwd())}).",
             hint="Run in the repository root, or point `pyproject` (--pyproject) at the file that declares "
             "`[[tool.uv.index]]`.",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         problem = safe.inline(exc.strerror if isinstance(exc, OSError) else "not UTF-8 text", 200)
         raise ConfigError(
-            f"Cannot read {safe.inline(path)}: {problem}", hint="Check the file's permissions and encoding."
+            f"Cannot read {safe.exact(path)}: {problem}", hint="Check the file's permissions and encoding."
         ) from None
     try:
         return tomllib.loads(text)
@@ -156,17 +171,21 @@ def load_indexes(pyproject: Path, workspace: Path | None = None) -> tuple[list[I
         uv = tool.get("uv") if isinstance(tool, dict) else None
         source, entries = pyproject, uv.get("index", []) if isinstance(uv, dict) else []
     if not isinstance(entries, list):
-        raise ConfigError(f"{safe.inline(source)}: `index` must be an array of tables (`[[tool.uv.index]]`).")
+        raise ConfigError(f"{safe.exact(source)}: `index` must be an array of tables (`[[tool.uv.index]]`).")
     indexes = []
     for position, entry in enumerate(entries, start=1):
         try:
             indexes.append(IndexDefinition.model_validate(entry))
         except ValidationError as exc:
             label = safe.inline(entry.get("name", f"#{position}") if isinstance(entry, dict) else f"#{position}", 100)
-            problems = "; ".join(_entry_problem(e) for e in exc.errors(include_url=False))
+            errors = exc.errors(include_url=False)
+            problems = "; ".join(_entry_problem(e) for e in errors)
+            ambiguous = any(isinstance(e.get("input"), str) and ambiguous_userinfo(e["input"]) for e in errors)
             raise ConfigError(
-                f"{safe.inline(source)}: index `{label}` is invalid: {problems}.",
-                hint="Each `[[tool.uv.index]]` entry needs `name` and `url`; uploads also need `publish-url`.",
+                f"{safe.exact(source)}: index `{label}` is invalid: {problems}.",
+                hint=AMBIGUOUS_HINT
+                if ambiguous
+                else "Each `[[tool.uv.index]]` entry needs `name` and `url`; uploads also need `publish-url`.",
             ) from None
     return indexes, source
 
@@ -178,7 +197,7 @@ def _entry_problem(error: ErrorDetails) -> str:
     if error["type"] == "missing":
         return f"`{key}` is missing"
     value = error.get("input")
-    shown = strip_credentials(value) if isinstance(value, str) else value
+    shown = display(value) if isinstance(value, str) else value
     return f"`{key}` = {shown!r}: {detail}"
 
 
@@ -186,7 +205,7 @@ def _not_found(name: str, indexes: list[IndexDefinition], source: Path) -> Index
     names = [i.name for i in indexes]
     if not names:
         return IndexResolutionError(
-            f"No indexes were found, can't use index: `{name}` (looked in {safe.inline(source)}).",
+            f"No indexes were found, can't use index: `{name}` (looked in {safe.exact(source)}).",
             hint="Declare it in pyproject.toml:\n\n[[tool.uv.index]]\n"
             f'name = "{name}"\nurl = "https://.../simple"\npublish-url = "https://.../upload"\nexplicit = true',
         )
@@ -198,12 +217,13 @@ def _not_found(name: str, indexes: list[IndexDefinition], source: Path) -> Index
         else ("Use one of the names above, exactly as written.")
     )
     return IndexResolutionError(
-        f"Index not found: `{name}`. Found indexes: {found} (in {safe.inline(source)}).", hint=hint
+        f"Index not found: `{name}`. Found indexes: {found} (in {safe.exact(source)}).", hint=hint
     )
 
 
 def resolve_target(settings: Settings) -> Target:
     """Settings -> Target. Without an index: the publish-url input, or PyPI's upload URL."""
+    _check_urls(settings, settings.publish_url, settings.check_url)  # before anything shows or compares them
     if settings.index is None:
         publish_url = settings.publish_url or PYPI_UPLOAD_URL
         check_url = settings.check_url or (PYPI_CHECK_URL if publish_url == PYPI_UPLOAD_URL else None)
@@ -218,14 +238,12 @@ def resolve_target(settings: Settings) -> Target:
         raise _not_found(name, indexes, source)
     index = matches[0]
     if (
-        settings.publish_url
-        and index.publish_url
-        and strip_credentials(settings.publish_url) != strip_credentials(index.publish_url)
+        settings.publish_url and index.publish_url and display(settings.publish_url) != display(index.publish_url)
     ):  # the same URL with `user:pass@` added is not a conflict
         raise ConfigError(
-            f"Conflicting upload URLs: index `{name}` in {safe.inline(source)} declares publish-url "
-            f"{strip_credentials(index.publish_url)} but {settings.label('publish-url')} is "
-            f"{strip_credentials(settings.publish_url)}.",
+            f"Conflicting upload URLs: index `{name}` in {safe.exact(source)} declares publish-url "
+            f"{display(index.publish_url)} but {settings.label('publish-url')} is "
+            f"{display(settings.publish_url)}.",
             hint=(
                 "Set only one of the `index` and `publish-url` inputs, or make them agree."
                 if settings.front_end == "action"
@@ -235,13 +253,14 @@ def resolve_target(settings: Settings) -> Target:
     index_publish_url = settings.publish_url or index.publish_url
     if index_publish_url is None:
         raise IndexResolutionError(
-            f"Index is missing a publish URL: `{name}` (in {safe.inline(source)}).",
+            f"Index is missing a publish URL: `{name}` (in {safe.exact(source)}).",
             hint=f'Add `publish-url = "https://.../upload"` to the `[[tool.uv.index]]` entry named `{name}`, '
             f"or pass {settings.label('publish-url')}.",
         )
     check_url = settings.check_url or index.url
     _check_urls(settings, index_publish_url, check_url)
-    return Target(publish_url=index_publish_url, check_url=check_url, index_name=name, config_file=source)
+    origins = tuple(dict.fromkeys(origin(url) for url in (index.url, index.publish_url) if url))
+    return Target(index_publish_url, check_url, name, source, origins)
 
 
 _URL_EXAMPLES = {
@@ -250,10 +269,12 @@ _URL_EXAMPLES = {
 }
 
 
-def _check_urls(settings: Settings, publish_url: str, check_url: str | None) -> None:
+def _check_urls(settings: Settings, publish_url: str | None, check_url: str | None) -> None:
+    """Refuse a URL we cannot use or cannot show safely (urls.url_problem), naming it with its user info hidden."""
     for name, url in (("publish-url", publish_url), ("check-url", check_url)):
-        if url is not None and not is_valid_http_url(url):
+        problem = None if url is None else url_problem(url)
+        if url is not None and problem is not None:
             raise ConfigError(
-                f"`{name}` {strip_credentials(url)!r} is not an http:// or https:// URL.",
-                hint=f"Give {_URL_EXAMPLES[name]}.",
+                f"`{name}` {display(url)!r} {problem}.",
+                hint=AMBIGUOUS_HINT if ambiguous_userinfo(url) else f"Give {_URL_EXAMPLES[name]}.",
             )

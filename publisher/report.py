@@ -56,10 +56,10 @@ def _where(report: Report, markdown: bool = False) -> str:
     """The target as a reader sees it: in the summary every outside value is a code span (no link renders)."""
     if not report.publish_url:
         return ""
-    url = safe.code(report.publish_url) if markdown else safe.inline(report.publish_url)
+    url = safe.code(report.publish_url, name=True) if markdown else safe.exact(report.publish_url)
     if not report.index_name:
         return url
-    name = safe.code(report.index_name) if markdown else f"`{safe.inline(report.index_name)}`"
+    name = safe.code(report.index_name, name=True) if markdown else f"`{safe.exact(report.index_name)}`"
     return f"index {name} ({url})"
 
 
@@ -93,7 +93,7 @@ def summary_markdown(report: Report) -> str:
         for r in report.results:
             result = r.status + (f": {safe.cell(r.detail)}" if r.detail else "")
             sha256 = f"`{r.sha256}`" if r.sha256 else ""
-            lines.append(f"| {safe.cell(r.filename)} | {human_size(r.size)} | {sha256} | {result} |")
+            lines.append(f"| {safe.cell(r.filename, name=True)} | {human_size(r.size)} | {sha256} | {result} |")
     if report.error:
         fence = code_fence(report.error)
         lines += ["", "**Error**", "", fence, report.error, fence]
@@ -108,7 +108,7 @@ def code_fence(text: str) -> str:
 
 
 def terminal_lines(report: Report) -> list[str]:
-    names = [safe.inline(r.filename) for r in report.results]
+    names = [safe.exact(r.filename) for r in report.results]
     width = max((len(name) for name in names), default=0)
     lines = [
         f"  {r.status:<12} {name:<{width}}  {human_size(r.size):>10}"

@@ -25,7 +25,7 @@ from publisher.index import Target, resolve_target
 from publisher.report import FileResult, Report
 from publisher.settings import Settings
 from publisher.upload import Session, make_client, open_session, upload_one
-from publisher.urls import sends_in_clear, strip_credentials, userinfo_password_forms
+from publisher.urls import display, sends_in_clear, userinfo_secrets
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -43,8 +43,13 @@ def mask_environment(settings: Settings, environ: Mapping[str, str], console: Co
     for secret in (settings.password, settings.token):
         if secret is not None:
             console.mask(secret.get_secret_value())
-    for url in (settings.publish_url, settings.check_url):
-        for form in userinfo_password_forms(url):
+    mask_urls((settings.publish_url, settings.check_url), console)
+
+
+def mask_urls(urls: tuple[str | None, ...], console: Console) -> None:
+    """The secrets in URLs' user info (urls.userinfo_secrets), masked before anything can print them."""
+    for url in urls:
+        for form in userinfo_secrets(url):
             console.mask(form)
 
 
@@ -63,6 +68,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     """Run the pipeline, filling `report` as it goes; raise PublishError on the first failure."""
     mask_environment(settings, environ, console)
     target = resolve_target(settings)
+    mask_urls((target.publish_url, target.check_url), console)  # the index's URLs, from pyproject.toml or uv.toml
     report.publish_url, report.index_name = target.display_url, target.index_name
 
     dists = collect(settings, console)
@@ -195,7 +201,7 @@ def finish(report: Report, console: Console) -> bool:
 
 def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
     """Run and translate the outcome into the exit status contract (0 ok, 1 upload/auth failed, 2 bad input)."""
-    report = Report(publish_url=strip_credentials(settings.publish_url or ""), dry_run=settings.dry_run)
+    report = Report(publish_url=display(settings.publish_url or ""), dry_run=settings.dry_run)
     with cancel.signals_handled(_abort_transfers, environ):
         code = _run(settings, environ, console, report)
         if not finish(report, console) and code == 0:

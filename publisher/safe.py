@@ -8,6 +8,8 @@ their own to the log, start a workflow command, break a job-summary table row, o
 - :func:`inline` -- outside text as one printable line: known secrets redacted first, then every control, line-
   or paragraph-separator and bidirectional-override character written as a visible escape (`\\n`, `\\x1b`,
   `\\u202e`), then cut to length. Redacting before cutting means no half of a secret survives the cut.
+- :func:`exact` -- a name (file, path, URL without userinfo) escaped the same way but not redacted: outputs and
+  summaries carry exact names.
 - :func:`code` / :func:`cell` -- the same, as a Markdown code span (no HTML, link or image can render from it)
   and as a table cell (a `|` cannot end the cell).
 - :func:`defuse` -- the last step of every line printed to stdout (console.py): a line that GitHub's runner would
@@ -83,11 +85,23 @@ def redact(text: str) -> str:
 
 
 def inline(value: object, limit: int | None = None) -> str:
-    """Outside text as one printable line: secrets redacted, unprintables escaped, then cut to `limit` characters."""
+    """Outside text as one printable line: secrets redacted, unprintables escaped, then cut to `limit` characters.
+
+    For what may quote a secret back: registry bodies and headers, OIDC answers, exception texts.
+    """
     text = _UNPRINTABLE.sub(_escape, redact(str(value)))
     if limit is not None and len(text) > limit:
         return text[:limit].rstrip() + "..."
     return text
+
+
+def exact(value: object) -> str:
+    """A name as one printable line, otherwise exact: file names, paths, URLs without userinfo, index names.
+
+    Not redacted: a file name or URL that happens to contain a short secret (`-p demo` and `demo-1.0.whl`) must
+    be shown as it is, and holds no secret by construction (URLs are shown without their userinfo).
+    """
+    return _UNPRINTABLE.sub(_escape, str(value))
 
 
 def has_unprintable(text: str) -> bool:
@@ -95,18 +109,19 @@ def has_unprintable(text: str) -> bool:
     return _UNPRINTABLE.search(text) is not None
 
 
-def code(value: object, limit: int | None = None) -> str:
-    """A Markdown code span of :func:`inline` text: rendered verbatim, never as HTML, a link or an image."""
-    text = inline(value, limit)
+def code(value: object, limit: int | None = None, *, name: bool = False) -> str:
+    """A Markdown code span of :func:`inline` text (:func:`exact` for a `name`): rendered verbatim, never as HTML,
+    a link or an image."""
+    text = exact(value) if name else inline(value, limit)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def cell(value: object, limit: int | None = None) -> str:
+def cell(value: object, limit: int | None = None, *, name: bool = False) -> str:
     """A job-summary table cell: a code span whose `|` cannot end the cell (GFM reads `\\|` first, in spans too)."""
-    return code(value, limit).replace("|", "\\|")
+    return code(value, limit, name=name).replace("|", "\\|")
 
 
 def defuse(text: str) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 from pydantic_core import ErrorDetails
 
 from publisher.errors import ConfigError
+from publisher.urls import display
 
 TrustedPublishing = Literal["automatic", "always", "never"]
 KeyringProvider = Literal["disabled", "subprocess"]
@@ -89,6 +90,7 @@ _EXPECTED = {
 }
 _FLAGS = {"skip-existing", "dry-run", "verbose", "print-hash", "verify-metadata", "allow-insecure-http"}
 _SECRETS = {"username", "password", "token"}
+_URLS = {"publish-url", "check-url"}  # shown without their user info, as everywhere
 
 
 def _describe(error: ErrorDetails, front_end: str) -> str:
@@ -99,7 +101,9 @@ def _describe(error: ErrorDetails, front_end: str) -> str:
     if error.get("type") == "extra_forbidden":
         return f"unknown {spelled}"
     expected = "true or false" if name in _FLAGS else _EXPECTED.get(name)
-    given = "" if name in _SECRETS else f" is {error.get('input')!r}"
+    value = error.get("input")
+    shown = display(value) if name in _URLS and isinstance(value, str) else value
+    given = "" if name in _SECRETS else f" is {shown!r}"
     detail = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     return f"{spelled}{given}: expected {expected}" if expected else f"{spelled}{given}: {detail}"
 

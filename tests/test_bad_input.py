@@ -475,6 +475,46 @@ CASES = [
         env={},
     ),
     Case(
+        "credentials-over-plain-http-upper-case-scheme",
+        ("Refusing to send credentials over plain http to HTTP://registry.invalid/", "allow-insecure-http: true"),
+        inputs={"publish-url": "HTTP://registry.invalid/", "username": "alice", "password": "Plain-Http-Passw0rd"},
+        env={},
+    ),
+    Case(
+        "oidc-request-url-over-plain-http",
+        (
+            "Refusing to request an OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL is not an https:// URL (it points at "
+            "http://token.invalid)",
+            "GitHub sets ACTIONS_ID_TOKEN_REQUEST_URL itself",
+        ),
+        inputs=_with(**{"trusted-publishing": "always"}),
+        env={
+            "ACTIONS_ID_TOKEN_REQUEST_URL": "HTTP://token.invalid/_apis/idtoken?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "Req-T0ken",
+        },
+    ),
+    Case(
+        "publish-url-with-ambiguous-user-info",
+        (
+            "`publish-url` 'https://***@registry.invalid/legacy/' is ambiguous: it has an `@` after the end",
+            "Percent-encode those characters",
+        ),
+        inputs={"publish-url": "https://alice:Amb1g/uous@registry.invalid/legacy/"},
+    ),
+    Case(
+        "index-url-with-ambiguous-user-info",
+        ("index `private-repo` is invalid: `url` = 'https://***@registry.invalid/simple/': is ambiguous",),
+        setup=lambda ws: replace_in_file(
+            ws / "pyproject.toml", '\nurl = "http', '\nurl = "https://reader:Amb1g#uous@registry.invalid/simple/"\n#'
+        ),
+    ),
+    Case(
+        "cli-check-url-with-ambiguous-user-info",
+        ("`check-url` 'https://***@registry.invalid/simple/' is ambiguous",),
+        args=("--index", INDEX),
+        env={**CREDS, "UV_PUBLISH_CHECK_URL": "https://reader:Amb1g?uous@registry.invalid/simple/"},
+    ),
+    Case(
         "no-credentials",
         (
             "Missing credentials for index `private-repo`",
@@ -576,8 +616,16 @@ def test_no_credentials_lists_every_name_in_order(ws: Path, tripwire: Tripwire) 
     assert tripwire.connections == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://registry.invalid/legacy/",
+        "HTTP://registry.invalid/legacy/",  # the scheme, however it is spelt
+        "Http://registry.invalid/legacy/",
+    ],
+)
 def test_plain_http_is_refused_before_dns_or_a_client(
-    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    url: str, tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`registry.invalid` must not even be resolved: the refusal comes before any socket or HTTP client exists."""
     import publisher.run
@@ -599,7 +647,7 @@ def test_plain_http_is_refused_before_dns_or_a_client(
     shutil.copytree(template, tmp_path / "dist")
     settings = build_settings(
         {
-            "publish-url": "http://registry.invalid/legacy/",
+            "publish-url": url,
             "username": "alice",
             "password": "Plain-Http-Passw0rd",
             "working-directory": str(tmp_path),
@@ -609,6 +657,6 @@ def test_plain_http_is_refused_before_dns_or_a_client(
 
     out = capsys.readouterr()
     assert code == 2
-    assert "Refusing to send credentials over plain http to http://registry.invalid/legacy/" in out.err
+    assert f"Refusing to send credentials over plain http to {url}" in out.err
     assert touched == []
     assert "Plain-Http-Passw0rd" not in out.out + out.err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,12 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from publisher.credentials import resolve_credentials
+from publisher.credentials import Credentials, read_auth, resolve_credentials
 from publisher.errors import ConfigError, MissingCredentialsError
 from publisher.index import Target
+from publisher.oidc import RenewingToken
 from publisher.settings import build_settings
+from publisher.urls import origin
 
-TARGET = Target(publish_url="https://registry.example/upload/", check_url=None, index_name="my_artifactory")
+TARGET = Target(
+    publish_url="https://registry.example/upload/",
+    check_url=None,
+    index_name="my_artifactory",
+    index_origins=("https://registry.example",),  # the index's `url` and `publish-url`, as resolve_target sets them
+)
 
 
 class Recorder:
@@ -179,3 +188,258 @@ def test_never_skips_trusted_publishing() -> None:
     env = {"ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1:9/x?a=1", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "t"}
     with pytest.raises(MissingCredentialsError, match="trusted-publishing: never"):
         _resolve(env, **{"trusted-publishing": "never"})
+
+
+# -- credentials belong to origins ------------------------------------------------------------------------------------
+
+INDEX_ENV = {"UV_INDEX_MY_ARTIFACTORY_USERNAME": "idx-user", "UV_INDEX_MY_ARTIFACTORY_PASSWORD": "idx-pass"}
+INDEX_NAMES = "UV_INDEX_MY_ARTIFACTORY_USERNAME / UV_INDEX_MY_ARTIFACTORY_PASSWORD"
+ORIGIN_2 = "https://upload.registry.example"
+
+
+def test_upload_credentials_are_bound_to_the_publish_urls_origin() -> None:
+    creds, _ = _resolve({}, username="u", password="p")
+    assert creds.origin == "https://registry.example"
+    target = Target("HTTPS://Registry.Example:443/upload/", None)
+    creds, _ = _resolve({}, target=target, token="t")
+    assert creds.origin == "https://registry.example"
+
+
+@pytest.mark.parametrize(
+    "publish_url",
+    [
+        "https://elsewhere.example/legacy/",  # a publish-url input on another host, the index declaring none
+        "https://registry.example:8443/upload/",  # same host, other port
+        "http://registry.example/upload/",  # same host, other scheme
+        "https://mirror.registry.example/upload/",  # a subdomain is another origin
+    ],
+)
+def test_index_variables_are_not_sent_off_the_index_origins_and_the_error_says_so(publish_url: str) -> None:
+    target = Target(publish_url, None, "my_artifactory", index_origins=("https://registry.example",))
+    with pytest.raises(MissingCredentialsError) as info:
+        _resolve(INDEX_ENV, target=target)
+    text = str(info.value)
+    assert f"{INDEX_NAMES} are set but were not used" in text
+    assert "index `my_artifactory`'s own origins (https://registry.example)" in text
+    assert "publish URL is on " in text
+    assert "idx-pass" not in text
+    assert "idx-user" not in text
+    assert "Found a username" not in text  # an unbound username is not offered to netrc or keyring either
+    for own in ("https://registry.example/upload/", "HTTPS://Registry.Example:443/other/"):  # on their own origin
+        creds, _ = _resolve(INDEX_ENV, target=dataclasses.replace(target, publish_url=own))
+        assert (creds.username, creds.password, creds.source) == ("idx-user", "idx-pass", INDEX_NAMES)
+
+
+READ_TARGET = Target(
+    "https://upload.registry.example/legacy/",
+    "https://registry.example/simple/",
+    "my_artifactory",
+    index_origins=("https://registry.example", ORIGIN_2),
+)
+UPLOAD_CREDS = Credentials("up-user", "up-pass", "password", "`username` input / `password` input", origin=ORIGIN_2)
+IDX = ("idx-user", "idx-pass")
+UP = ("up-user", "up-pass")
+
+
+MINTED = Credentials(
+    "__token__",
+    "minted",
+    "trusted-publishing",
+    "trusted publishing (OIDC)",
+    RenewingToken("minted", None, lambda: ("minted", None)),
+    ORIGIN_2,
+)
+READ_TABLE = [  # (check URL, environment, upload credentials, what the check URL gets)
+    ("https://registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, IDX),  # the index's `url`
+    ("https://upload.registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, IDX),  # the index's `publish-url`
+    ("HTTPS://REGISTRY.example:443/simple/", INDEX_ENV, UPLOAD_CREDS, IDX),
+    ("https://mirror.example/simple/", INDEX_ENV, UPLOAD_CREDS, None),  # a check-url input elsewhere: neither
+    ("https://registry.example:8443/simple/", INDEX_ENV, UPLOAD_CREDS, None),
+    ("http://registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, None),  # never over plain http
+    ("HTTP://registry.example/simple/", INDEX_ENV, UPLOAD_CREDS, None),  # however it is spelt
+    ("Http://upload.registry.example/simple/", {}, UPLOAD_CREDS, None),
+    ("https://upload.registry.example/simple/", {}, UPLOAD_CREDS, UP),  # the upload credentials, on their origin
+    ("https://upload.registry.example:443/simple/", {}, UPLOAD_CREDS, UP),
+    ("https://upload.registry.example:8443/simple/", {}, UPLOAD_CREDS, None),  # same host, other port: not lent
+    ("https://registry.example/simple/", {}, UPLOAD_CREDS, None),  # the index's other origin: not the upload's
+    ("https://reader:r3ad@mirror.example/simple/", INDEX_ENV, UPLOAD_CREDS, ("reader", "r3ad")),  # its own
+    ("https://upload.registry.example/simple/", {}, MINTED, None),  # a minted token: for uploading only
+]
+
+
+def test_read_credentials_by_origin() -> None:
+    wrong = []
+    for check_url, env, creds, expected in READ_TABLE:
+        auth = read_auth(check_url, READ_TARGET, creds, env)
+        if auth.auth != expected or auth.origin != origin(check_url):
+            wrong.append((check_url, sorted(env), creds.method, auth.auth, auth.origin))
+    assert wrong == []
+
+
+def no_lookup(host: str) -> list[str]:
+    raise AssertionError(f"{host!r} must not be resolved")
+
+
+def test_read_credentials_on_loopback_over_plain_http() -> None:
+    target = Target(
+        "http://127.1:8080/legacy/", "http://127.1:8080/simple/", "my_artifactory", (), ("http://127.1:8080",)
+    )
+    creds = Credentials("up-user", "up-pass", "password", "x", origin="http://127.1:8080")
+    assert read_auth("HTTP://127.1:8080/simple/", target, creds, INDEX_ENV, resolve=no_lookup).auth == IDX
+    assert read_auth("http://127.1:8080/simple/", target, creds, {}, resolve=no_lookup).auth == UP
+
+
+def test_unused_index_variables_are_named_in_the_read_source() -> None:
+    auth = read_auth("https://mirror.example/simple/", READ_TARGET, UPLOAD_CREDS, INDEX_ENV)
+    assert auth.auth is None
+    assert f"{INDEX_NAMES} are set but were not used" in auth.source
+    assert "(https://registry.example, https://upload.registry.example)" in auth.source
+    assert "the check URL is on https://mirror.example" in auth.source
+    assert "the upload credentials stay on the publish URL's origin https://upload.registry.example" in auth.source
+
+
+# -- the OIDC request token goes over https (or loopback) only ------------------------------------------------------
+
+
+def test_the_oidc_request_token_is_never_sent_in_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    import publisher.oidc
+
+    minted: list[str] = []
+
+    def mint_token(publish_url: str, environ: dict[str, str], *args: object, **kwargs: object) -> tuple[str, None]:
+        minted.append(environ["ACTIONS_ID_TOKEN_REQUEST_URL"])
+        return "minted", None
+
+    monkeypatch.setattr(publisher.oidc, "mint_token", mint_token)
+    refused = [
+        "http://token.example/x?api-version=2.0",
+        "HTTP://token.example/x",
+        "ftp://token.example/x",
+        "http://127.0.0.1.evil.example/x",
+        "token.example/x",
+    ]
+    for url in refused:
+        env = {"ACTIONS_ID_TOKEN_REQUEST_URL": url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "req-t0ken"}
+        for mode in ("always", "automatic"):
+            with pytest.raises(ConfigError) as info:
+                _resolve(env, **{"trusted-publishing": mode})
+            assert info.value.exit_code == 2
+            assert "Refusing to request an OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL is not an https:// URL" in str(
+                info.value
+            )
+            assert "req-t0ken" not in str(info.value)
+    assert minted == []
+    allowed = ["https://token.example/x?api-version=2.0", "http://127.0.0.1:9/x", "http://[::1]:9/x", "http://127.1/"]
+    for url in allowed:
+        env = {"ACTIONS_ID_TOKEN_REQUEST_URL": url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "req-t0ken"}
+        creds, _ = _resolve(env, **{"trusted-publishing": "always"})
+        assert creds.method == "trusted-publishing"
+    assert minted == allowed
+
+
+# -- secrets that used to go unmasked -------------------------------------------------------------------------------
+
+
+def test_a_token_sent_as_the_username_is_masked_in_every_form() -> None:
+    """Gemfury style: the token is the username and the password is empty, in the URL or from -u/-p ''."""
+    token = "TOKEN-g3mfury"
+    basic = base64.b64encode(f"{token}:".encode()).decode()
+    creds, console = _resolve({}, target=Target(f"https://{token}:@pypi.fury.io/me/", None))
+    assert (creds.username, creds.password) == (token, "")
+    assert {token, basic} <= set(console.masked)
+    creds, console = _resolve({}, username=token, password="")
+    assert (creds.username, creds.password) == (token, "")
+    assert {token, basic} <= set(console.masked)
+
+
+# -- keyring: a hang or a broken command is a clear configuration error -----------------------------------------------
+
+
+def fake_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str) -> Path:
+    command = tmp_path / "bin" / "keyring"
+    command.parent.mkdir()
+    command.write_text(content)
+    command.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{command.parent}{os.pathsep}{os.environ['PATH']}")
+    return command
+
+
+def test_keyring_that_hangs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import publisher.credentials
+
+    command = fake_keyring(tmp_path, monkeypatch, f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
+    monkeypatch.setattr(publisher.credentials, "KEYRING_TIMEOUT", 0.5)
+    env = {"UV_INDEX_MY_ARTIFACTORY_USERNAME": "k-user"}
+    with pytest.raises(ConfigError) as info:
+        _resolve(env, **{"keyring-provider": "subprocess"})
+    text = str(info.value)
+    assert f"keyring-provider `subprocess`: the `keyring` command ({command}) did not answer within 0.5 s" in text
+    assert (
+        "the username from UV_INDEX_MY_ARTIFACTORY_USERNAME at the service `https://registry.example/upload/`" in text
+    )
+    assert "TimeoutExpired" not in text
+    assert "k-user" not in text
+
+
+def test_keyring_that_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    command = fake_keyring(tmp_path, monkeypatch, "this is not a program\n")  # no #! line: exec fails
+    with pytest.raises(ConfigError) as info:
+        _resolve({"UV_INDEX_MY_ARTIFACTORY_USERNAME": "k-user"}, **{"keyring-provider": "subprocess"})
+    assert f"the `keyring` command ({command}) could not be run when asking for the password" in str(info.value)
+    assert "Exec format error" in str(info.value)
+
+
+# -- netrc, read leniently, never quoted -----------------------------------------------------------------------------
+
+
+def test_netrc_with_a_broken_entry_for_another_host(tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine other.example login bob S3cr3t-Follower-Token\n"
+        'machine registry.example login n-user password "n pass"\n'
+        'machine third.example login eve password "S3cr3t-unterminated\n'
+    )
+    creds, console = _resolve({"NETRC": str(netrc)})
+    assert (creds.username, creds.password, creds.method) == ("n-user", "n pass", "netrc")
+    assert "S3cr3t-Follower-Token" not in console.masked
+
+
+def test_netrc_entry_for_our_host_that_cannot_be_used_is_named_not_quoted(tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text('machine other.example login o password q\nmachine registry.example login n password "S3cr3t\n')
+    with pytest.raises(MissingCredentialsError) as info:
+        _resolve({"NETRC": str(netrc)})
+    text = str(info.value)
+    assert f"The netrc entry for registry.example in {netrc} cannot be used: an unterminated quote on line 2." in text
+    assert "S3cr3t" not in text
+
+
+def test_netrc_that_cannot_be_read_is_named_with_the_reason_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine registry.example login n password S3cr3t\n")
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == netrc:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(ConfigError) as info:
+        _resolve({"NETRC": str(netrc)})
+    assert info.value.message == f"Cannot read {netrc}: Permission denied."
+
+
+def test_netrc_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_bytes(b"machine other.example login o password caf\xe9\nmachine registry.example login n password p\n")
+    creds, _ = _resolve({"NETRC": str(netrc)})
+    assert (creds.username, creds.password) == ("n", "p")  # another host's latin-1 costs nothing
+    netrc.write_bytes(b"machine registry.example login n password caf\xe9\n")
+    with pytest.raises(MissingCredentialsError) as info:
+        _resolve({"NETRC": str(netrc)})
+    expected = f"The netrc entry for registry.example in {netrc} (line 1) cannot be used: its login or password is not"
+    assert expected in str(info.value)
+    assert "caf" not in str(info.value)

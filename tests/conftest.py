@@ -17,12 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `from tests.support ...` whatever directory pytest was started from
     sys.path.insert(0, str(ROOT))
 
+from tests import platforms  # noqa: E402
 from tests.support.builders import Dists, build_project, make_workspace  # noqa: E402
 from tests.support.servers import DevpiIndex, DevpiServer, PypiServer  # noqa: E402
 
 INDEX_NAME = "private-repo"
 _FAILED = pytest.StashKey[bool]()
 _index_numbers = itertools.count(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip (with the reason) what tests/platforms.py says cannot run on this operating system."""
+    platforms.apply(items)
 
 
 @pytest.hookimpl(wrapper=True)

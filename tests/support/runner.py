@@ -50,14 +50,30 @@ class ActionRun(CliRun):
         return "\n".join([log, self.stderr, self.summary, *self.outputs.values()])
 
 
+# What a Windows process needs from its parent's environment: without SYSTEMROOT, Winsock cannot load its providers
+# (every socket fails with WinError 10106); without PATHEXT, Python 3.11's shutil.which finds no `keyring.exe`.
+_WINDOWS_SYSTEM = ("SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "PROCESSOR_ARCHITECTURE", "TEMP", "TMP")
+
+
 def base_env(home: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """PATH, a private HOME, UTF-8, and nothing else from the calling environment; `env` is laid over it."""
-    return {
+    """PATH, a private HOME, UTF-8, and nothing else from the calling environment; `env` is laid over it.
+
+    On Windows the home is also USERPROFILE (where `~` and Path.home() point), APPDATA and LOCALAPPDATA (uv's and
+    keyring's configuration), and the system variables any Windows process needs are kept.
+    """
+    base = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        **(env or {}),
     }
+    if os.name == "nt":
+        base |= {name: os.environ[name] for name in _WINDOWS_SYSTEM if name in os.environ}
+        base |= {
+            "USERPROFILE": str(home),
+            "APPDATA": str(home / "AppData" / "Roaming"),
+            "LOCALAPPDATA": str(home / "AppData" / "Local"),
+        }
+    return {**base, **(env or {})}
 
 
 def parse_file_commands(text: str) -> dict[str, str]:

@@ -3,7 +3,8 @@
 Tests talk to real servers so that status codes, duplicate handling and the Simple API are the registries' own, not
 our idea of them. Every server runs in its own process group with its output in a log file; `stop()` kills the whole
 group, an atexit hook stops anything a crashed test left running, and on Linux the kernel kills a server whose test
-process died without cleaning up (PR_SET_PDEATHSIG).
+process died without cleaning up (PR_SET_PDEATHSIG). On Windows, which has neither process groups nor POSIX signals,
+`stop()` ends the server's process tree with `taskkill /T /F`.
 """
 
 from __future__ import annotations
@@ -64,11 +65,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def executable(name: str) -> str:
-    """A console script of the running interpreter's environment (the venv), else from PATH."""
-    candidate = BIN / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
+    """A console script of the running interpreter's environment (the venv), else from PATH (`.exe` on Windows)."""
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
     if found is None:
         raise ServerError(f"{name} not found next to {sys.executable} nor on PATH (run `make venv`)")
     return found
@@ -114,8 +112,9 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 cwd=self.cwd,
                 env=clean_env(PYTHONUNBUFFERED="1"),
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
+                start_new_session=True,  # POSIX: its own process group, for stop()
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # Windows refuses any preexec_fn
+                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),  # Windows: no Ctrl+C from our console
             )
         _RUNNING.add(self)
 
@@ -152,10 +151,18 @@ class ServerProcess:
             raise
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM the process group, SIGKILL it if it lingers; idempotent."""
+        """SIGTERM the process group, SIGKILL it if it lingers (Windows: end the process tree); idempotent."""
         _RUNNING.discard(self)
         popen, self._popen = self._popen, None
         if popen is None:
+            return
+        if os.name == "nt":
+            if popen.poll() is None:
+                # /T: the console-script launcher (pypi-server.exe) and the Python process it started.
+                subprocess.run(
+                    ["taskkill", "/T", "/F", "/PID", str(popen.pid)], capture_output=True, timeout=30, check=False
+                )
+            popen.wait(timeout)
             return
         if popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -172,7 +179,17 @@ class ServerProcess:
 
 def _port_was_taken(message: str) -> bool:
     text = message.lower()
-    return "address already in use" in text or "errno 98" in text or "answered by another server" in text
+    return any(
+        words in text
+        for words in (
+            "address already in use",  # Linux and macOS
+            "errno 98",  # EADDRINUSE on Linux
+            "errno 48",  # on macOS
+            "10048",  # WSAEADDRINUSE
+            "only one usage of each socket address",  # its Windows message
+            "answered by another server",
+        )
+    )
 
 
 class _Server:

@@ -93,6 +93,7 @@ class FakeServer(ServerThread):
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[Request] = []
+        self.bind_port = 0  # 0: any free port; a fake that goes down and comes back rebinds its old one
         self._lock = threading.Lock()
 
     # -- subclass API -------------------------------------------------------------------------------------------
@@ -149,6 +150,6 @@ class FakeServer(ServerThread):
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests assert on `requests` instead."""
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", self.bind_port), Handler)
         server.daemon_threads = True
         return self._serve_in_background(server)

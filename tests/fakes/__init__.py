@@ -1,4 +1,5 @@
-"""Local stand-ins for services the tests cannot reach: GitHub's OIDC token service and a trusted-publishing index.
+"""Local stand-ins for services the tests cannot reach: GitHub's OIDC token service, a trusted-publishing index and
+an offline Sigstore (Fulcio, CT log, Rekor: `sigstore_stack`).
 
 Each fake is a real HTTP server on 127.0.0.1 (a free port, a background thread), so the code under test goes through
 its real HTTP client, timeouts and retries. `FakeServer` holds the plumbing; subclasses implement `handle()`.

@@ -105,7 +105,8 @@ def github_identity(claims: Mapping[str, Any]) -> tuple[str, list[tuple[str, byt
         try:
             return template.format_map(values)
         except KeyError as missing:
-            raise Refusal(400, f"value <{missing.args[0]}> not present in either claims or defaults", oid) from None
+            message = f"value <{missing.args[0]}> not present in either claims or defaults"
+            raise Refusal(400, message, f"{message} ({oid})") from None
 
     san = render("{url}/{job_workflow_ref}", "SubjectAlternativeName")
     deprecated = [(oid, render(template, oid)) for oid, template in _DEPRECATED]

@@ -1,4 +1,5 @@
-"""Local stand-ins for services the tests cannot reach: GitHub's OIDC token service and a trusted-publishing index.
+"""Local stand-ins for services the tests cannot reach: GitHub's OIDC token service, a trusted-publishing index and
+an offline Sigstore (Fulcio, CT log, Rekor: `sigstore_stack`).
 
 Each fake is a real HTTP server on 127.0.0.1 (a free port, a background thread), so the code under test goes through
 its real HTTP client, timeouts and retries. `FakeServer` holds the plumbing; subclasses implement `handle()`.
@@ -93,6 +94,7 @@ class FakeServer(ServerThread):
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[Request] = []
+        self.bind_port = 0  # 0: any free port; a fake that goes down and comes back rebinds its old one
         self._lock = threading.Lock()
 
     # -- subclass API -------------------------------------------------------------------------------------------
@@ -149,6 +151,6 @@ class FakeServer(ServerThread):
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests assert on `requests` instead."""
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", self.bind_port), Handler)
         server.daemon_threads = True
         return self._serve_in_background(server)

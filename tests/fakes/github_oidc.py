@@ -2,12 +2,15 @@
 
 Like GitHub's, it wants `Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN`, takes the audience from the
 `audience` query parameter appended to a URL that already has `?api-version=2.0`, and answers `{"count": ...,
-"value": <JWT>}` where the JWT is RS256-signed by a key only this fake holds. The claims mirror a real token for a
-tag push; override or remove (value None) any of them per fake or per test through `claims`.
+"value": <JWT>}` where the JWT is RS256-signed by a key only this fake holds. Its public half is served as GitHub
+serves its keys, a JWKS at `/.well-known/jwks` (`jwks_url`), for verifiers that fetch keys (the fake Fulcio). The
+claims mirror a real token for a tag push; override or remove (value None) any of them per fake or per test through
+`claims`.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -20,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.fakes import FakeServer, Request, Response
 
 ISSUER = "https://token.actions.githubusercontent.com"
+JWKS_PATH = "/.well-known/jwks"
 TOKEN_PATH = "/_apis/distributedtask/hubs/Actions/plans/00000000-plan/jobs/00000000-job/idtoken"
 LIFETIME_SECONDS = 300  # GitHub's ID tokens are short-lived (minutes)
 
@@ -87,6 +91,16 @@ class FakeGitHubOIDC(FakeServer):
         return self._key.public_key()
 
     @property
+    def jwks(self) -> dict[str, Any]:
+        """The public key as GitHub publishes its signing keys (RFC 7517 key set, `kid` as in the tokens' header)."""
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.public_key))
+        return {"keys": [{**jwk, "kid": self.key_id, "alg": "RS256", "use": "sig"}]}
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.url}{JWKS_PATH}"
+
+    @property
     def request_url(self) -> str:
         return f"{self.url}{TOKEN_PATH}?api-version=2.0"
 
@@ -109,6 +123,8 @@ class FakeGitHubOIDC(FakeServer):
     def handle(self, request: Request) -> Response:
         if self.fail_next:
             return Response.json(self.fail_next.pop(0), {"message": "Service unavailable (fake)"})
+        if request.method == "GET" and request.path == JWKS_PATH:
+            return Response.json(200, self.jwks)
         if request.method != "GET" or request.path != TOKEN_PATH:
             return Response.json(404, {"message": "Not Found"})
         if request.query.get("api-version") != ["2.0"]:

@@ -91,7 +91,19 @@ def settings_from_args(argv: Sequence[str], environ: Mapping[str, str]) -> Setti
     return build_settings(raw, source="option")
 
 
+def _utf8_output() -> None:
+    """UTF-8 to pipes and files (another CI's log), and no crash on what a console cannot show: Windows writes
+    redirected output in its ANSI code page, which has no room for most names and for safe.defuse's marks."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            if stream.isatty():
+                stream.reconfigure(errors="backslashreplace")
+            else:
+                stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _utf8_output()
     environ = os.environ
     argv = sys.argv[1:] if argv is None else argv
     console = make_console(environ, verbose="-v" in argv or "--verbose" in argv)

@@ -28,7 +28,8 @@ from publisher.errors import PublishError
 
 GRACE = 3.0
 GRACE_ENV = "PUBLISHER_CANCEL_GRACE"
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Windows runners cancel with Ctrl+C, then Ctrl+Break (SIGBREAK), whose default kills the process.
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name))
 
 _requested = threading.Event()
 _lock = threading.Lock()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, quote_plus
 
-from publisher import netrcfile
+from publisher import netrcfile, safe
 from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
 from publisher.index import Target
@@ -140,8 +140,15 @@ def configured_sources(settings: Settings, target: Target, environ: Mapping[str,
     return found
 
 
+NETRC_NAMES = ("_netrc", ".netrc") if os.name == "nt" else (".netrc",)  # curl and requests read _netrc on Windows
+
+
 def _netrc_path(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("NETRC") or Path(environ.get("HOME") or Path.home()) / ".netrc")
+    """$NETRC, else ~/.netrc (on Windows also ~/_netrc, the name curl and requests look for first there)."""
+    if environ.get("NETRC"):
+        return Path(environ["NETRC"])
+    home = Path(environ.get("HOME") or Path.home())
+    return next((home / name for name in NETRC_NAMES if (home / name).is_file()), home / ".netrc")
 
 
 def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | None:
@@ -186,6 +193,12 @@ def _from_keyring(target: Target, username: str, username_source: str) -> str | 
         raise ConfigError(
             "keyring-provider is `subprocess` but the `keyring` command is not on PATH.",
             hint="Install keyring (`pip install keyring`) or set keyring-provider to `disabled`.",
+        )
+    if os.name == "nt" and not command.lower().endswith(".exe"):  # cmd.exe would parse a .bat's arguments again
+        raise ConfigError(
+            f"keyring-provider is `subprocess` but the `keyring` command on PATH is {safe.exact(command)}, not an "
+            ".exe: a batch file would see the URL and username through cmd.exe's parsing.",
+            hint="Install keyring with pip (it provides keyring.exe) or set keyring-provider to `disabled`.",
         )
     for service in (display(target.publish_url), hostname(target.publish_url)):
         asked = f"the password for the username from {username_source} at the service `{service}`"
@@ -298,7 +311,7 @@ def _resolve(
         return found
 
     username, username_source = chain.known_username or (None, "")
-    chain.looked_at.append("netrc ($NETRC or ~/.netrc)")
+    chain.looked_at.append("netrc ($NETRC or " + " / ".join(f"~/{name}" for name in NETRC_NAMES) + ")")
     from_netrc = _from_netrc(chain, username)
     if from_netrc is not None:
         console.mask(from_netrc[1])

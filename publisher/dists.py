@@ -72,7 +72,7 @@ def _expand(settings: Settings) -> list[Path]:
         paths: list[Path] = []
         for pattern in settings.files:
             full = str(settings.resolve(Path(pattern)))
-            matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+            matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
             if not matches or (not glob.has_magic(full) and not Path(full).exists()):
                 raise ConfigError(
                     f"No file matches {safe.code(pattern, name=True)}.",

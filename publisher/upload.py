@@ -7,7 +7,7 @@ followed: a redirected POST would lose its body, so the user is told the URL to 
 With skip-existing the check URL (Simple API) is asked first: an identical file is skipped, a different one with
 the same name fails naming both hashes. Failed attempts are retried (retry.py); after one that may have stored the
 file (5xx, lost connection after sending) the check URL is asked again before retrying. Registries' "already
-exists" answers (see the facts table) are recognised and reported in the registry's own words.
+exists" answers (see the facts table) are recognised and reported in the registry's own words (answers.py).
 
 Environment knobs (documented for tests and slow networks):
 
@@ -17,16 +17,15 @@ Environment knobs (documented for tests and slow networks):
 
 from __future__ import annotations
 
-import html
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, cast
 
 import httpx
 
-from publisher import USER_AGENT, safe
+from publisher import USER_AGENT
+from publisher.answers import is_duplicate_answer, is_identical_answer, registry_message
 from publisher.auth import client_auth
 from publisher.console import Console
 from publisher.credentials import Credentials
@@ -66,46 +65,6 @@ def timeout_from(environ: Mapping[str, str]) -> httpx.Timeout:
 class Outcome:
     status: Literal["published", "skipped"]
     detail: str = ""
-
-
-def registry_message(response: httpx.Response, limit: int = 400) -> str:
-    """The registry's own words: reason phrase plus the body, HTML tags stripped, whitespace collapsed.
-
-    An HTML page's <head> is dropped when it has a <body>: its <title> only repeats the <h1> (pypiserver, devpi,
-    PyPI) or names the product (Nexus), and would push the registry's sentence towards the `limit`.
-    """
-    try:
-        body = response.text
-    except (UnicodeDecodeError, httpx.ResponseNotRead):
-        body = ""
-    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S | re.I)
-    if re.search(r"<body\b", body, re.I):
-        body = re.sub(r"<head\b.*?</head>", " ", body, flags=re.S | re.I)
-    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
-    reason = response.reason_phrase or ""
-    if reason and reason.lower() not in text.lower():
-        text = f"{reason}: {text}" if text else reason
-    return safe.inline(text, limit)
-
-
-# What each registry answers to a file name it already has (see the facts file); 409 means it on every registry.
-# Nexus says "Repository does not allow updating assets" (OrientDB) or "<path>.whl cannot be updated" (H2 and
-# PostgreSQL, 3.70+); Azure's feeds say "already contains file".
-_DUPLICATE_WORDS = re.compile(
-    r"already exists|already contains file|file-name-reuse|updating asset|cannot be updated|"
-    r"has already been (?:taken|used)|overwrite",
-    re.I,
-)
-
-
-def is_duplicate_answer(status: int, message: str) -> bool:
-    """PyPI/GitLab/Nexus 400, Artifactory 403 (with their words), pypiserver/devpi/Azure 409."""
-    return status == 409 or (status in (400, 403) and bool(_DUPLICATE_WORDS.search(message)))
-
-
-def is_identical_answer(status: int, message: str) -> bool:
-    """devpi's 200 for a byte-identical re-upload to a non-volatile index: nothing was stored."""
-    return 200 <= status < 300 and "identical file" in message.lower()
 
 
 def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:

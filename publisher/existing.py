@@ -6,7 +6,9 @@ downloading it when the index publishes none. A 404 means the project (so the fi
 error, never "absent": uv reads it as absent and went on to overwrite an Artifactory release (uv #16073).
 
 One listing per project per run, shared by the upload threads (a lock per project), refreshed on demand after
-an upload whose outcome is unknown.
+an upload whose outcome is unknown. A listing is read up to bounds.LISTING_CAP (64 MiB); a larger one is an error.
+A file the index lists without a hash is downloaded and hashed, reading at most as many bytes as the local file
+has: one more and the contents differ, whatever follows.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from packaging.utils import canonicalize_name
 
+from publisher.bodies import body_limit, was_cut
+from publisher.bounds import LISTING_CAP, size_text
 from publisher.console import Console
 from publisher.credentials import Credentials, ReadAuth, read_auth
 from publisher.digests import Digests
@@ -129,6 +133,13 @@ def parse_html(body: str, base_url: str) -> dict[str, IndexFile]:
 def parse_listing(response: httpx.Response, project: str) -> Listing:
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     base = str(response.url)
+    if was_cut(response):
+        raise UploadError(
+            f"The check URL's page {strip_credentials(base)} for {project} is larger than {size_text(LISTING_CAP)}, "
+            "the most read from a Simple API page; it was not read further.",
+            hint="Point check-url (or the index's `url`) at the index's Simple API root, e.g. https://host/simple/. "
+            "If this really is the project's page, turn skip-existing off.",
+        )
     try:
         files = parse_json(response.text, base) if content_type in _JSON_TYPES else parse_html(response.text, base)
     except (ValueError, AttributeError) as exc:
@@ -173,26 +184,32 @@ class Checker:
         if found is None:
             return Existing("absent", listing.url)
         algo, theirs, ours = self._digests(found, dist, digests, console)
+        if theirs is None:
+            larger = f"a file larger than the local one (more than {dist.size} bytes)"
+            return Existing("different", listing.url, larger, f"{algo}:{ours}")
         verdict: Verdict = "identical" if theirs == ours else "different"
         return Existing(verdict, listing.url, f"{algo}:{theirs}", f"{algo}:{ours}")
 
-    def _digests(self, found: IndexFile, dist: Dist, digests: Digests, console: Console) -> tuple[str, str, str]:
-        """(algorithm, theirs, ours) by the strongest hash the index publishes, else by downloading its file."""
+    def _digests(self, found: IndexFile, dist: Dist, digests: Digests, console: Console) -> tuple[str, str | None, str]:
+        """(algorithm, theirs, ours) by the strongest hash the index publishes, else by downloading its file;
+        theirs is None when the index's file is larger than ours."""
         if "sha256" in found.hashes:
             return "sha256", found.hashes["sha256"], digests.sha256
         for algo in _PREFERRED_HASHES:
             if algo in found.hashes:
                 with dist.path.open("rb") as file:
                     return algo, found.hashes[algo], hashlib.file_digest(file, algo).hexdigest()
-        return "sha256", self._download_sha256(found, console), digests.sha256
+        return "sha256", self._download_sha256(found, dist.size, console), digests.sha256
 
-    def _download_sha256(self, found: IndexFile, console: Console) -> str:
+    def _download_sha256(self, found: IndexFile, size: int, console: Console) -> str | None:
+        """The sha256 of the index's copy, read up to `size` bytes (the local file's); None when it has more."""
         console.info(f"  the index lists {found.filename} without a hash; downloading it to compare")
         digest = hashlib.sha256()
         # Credentials go only to the check URL's own origin: a listing may point at a CDN or another host.
         same_origin = urlsplit(found.url)[:2] == urlsplit(strip_credentials(self.check_url))[:2]
         auth = self.auth.auth if same_origin else None
-        with self.client.stream("GET", found.url, auth=auth, follow_redirects=True) as response:
+        limit = body_limit(size)
+        with self.client.stream("GET", found.url, auth=auth, follow_redirects=True, extensions=limit) as response:
             if response.status_code != 200:
                 raise UploadError(
                     f"{found.filename} is listed at {strip_credentials(found.url)} but downloading it to compare "
@@ -201,13 +218,19 @@ class Checker:
                 )
             for chunk in response.iter_bytes():
                 digest.update(chunk)
-        return digest.hexdigest()
+        return None if was_cut(response) else digest.hexdigest()
 
     def _fetch(self, project: str, console: Console) -> Listing:
         url = project_url(self.check_url, project)
 
         def send() -> httpx.Response:
-            return self.client.get(url, headers={"Accept": ACCEPT}, auth=self.auth.auth, follow_redirects=True)
+            return self.client.get(
+                url,
+                headers={"Accept": ACCEPT},
+                auth=self.auth.auth,
+                follow_redirects=True,
+                extensions=body_limit(LISTING_CAP),
+            )
 
         final: Final[None] = call_with_retries(send, self.policy, console, f"Checking {url}")
         if final.response is None:

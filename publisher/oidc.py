@@ -35,10 +35,12 @@ import httpx
 from packaging.utils import canonicalize_name
 
 from publisher import USER_AGENT, safe
+from publisher.bounds import deadline_from
 from publisher.console import Console
 from publisher.errors import PublishError, TrustedPublishingError
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe, policy_from
 from publisher.settings import Settings
+from publisher.transport import client_routing
 from publisher.urls import hostname, origin, sends_in_clear
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -538,7 +540,9 @@ def mint_token(
         hint = _INSECURE_HINT.format(allow=settings.turned_on("allow-insecure-http"))
         raise TrustedPublishingError(_INSECURE_MESSAGE.format(base=base), hint=hint, exit_code=2)
     policy = policy_from(settings.retries, environ)
-    with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False) as client:
+    # The same guarded transport as uploads: a deadline per request, answers read up to 64 KiB, abort_all.
+    routing = client_routing(deadline_from(environ))
+    with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False, **routing) as client:
         exchange = _Exchange(client, console, publish_url, policy)
         with console.group(f"Trusted publishing: exchanging a GitHub OIDC token at {base}"):
             audience = exchange.audience()

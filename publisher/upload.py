@@ -7,11 +7,14 @@ followed: a redirected POST would lose its body, so the user is told the URL to 
 With skip-existing the check URL (Simple API) is asked first: an identical file is skipped, a different one with
 the same name fails naming both hashes. Failed attempts are retried (retry.py); after one that may have stored the
 file (5xx, lost connection after sending) the check URL is asked again before retrying. Registries' "already
-exists" answers (see the facts table) are recognised and reported in the registry's own words (answers.py).
+exists" answers (see the facts table) are recognised and reported in the registry's own words (answers.py); at most
+the first 64 KiB of an answer is read (bounds.py).
 
 Environment knobs (documented for tests and slow networks):
 
-- `PUBLISHER_READ_TIMEOUT` -- seconds to wait for the registry's answer (default 300).
+- `PUBLISHER_READ_TIMEOUT` -- seconds to wait for each read of the registry's answer (default 300).
+- `PUBLISHER_REQUEST_DEADLINE` -- total seconds for one request, connect to last byte read (default 300), plus
+  1 s per MiB of the file for an upload; see bounds.py.
 - `PUBLISHER_RETRY_BASE_DELAY` -- see retry.py.
 """
 
@@ -24,9 +27,10 @@ from typing import IO, TYPE_CHECKING, Literal, cast
 
 import httpx
 
-from publisher import USER_AGENT
+from publisher import USER_AGENT, safe
 from publisher.answers import is_duplicate_answer, is_identical_answer, registry_message
 from publisher.auth import client_auth
+from publisher.bounds import deadline_from
 from publisher.console import Console
 from publisher.credentials import Credentials
 from publisher.digests import Digests, file_digests
@@ -37,7 +41,7 @@ from publisher.index import Target
 from publisher.report import FileResult, human_size
 from publisher.retry import RetryPolicy, call_with_retries, describe, may_have_arrived, policy_from
 from publisher.settings import Settings
-from publisher.transport import DirectTransport, proxy_configured
+from publisher.transport import client_routing
 from publisher.urls import strip_credentials
 
 if TYPE_CHECKING:
@@ -70,22 +74,25 @@ class Outcome:
 def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:
     """One client (connection pool, keep-alive) for the whole run; thread-safe for parallel uploads."""
 
-    def log_request(request: httpx.Request) -> None:
-        console.debug(f"> {request.method} {strip_credentials(str(request.url))}")
+    environ = os.environ if environ is None else environ
+
+    def log_request(request: httpx.Request) -> None:  # a URL may come from a redirect: outside text
+        console.debug(f"> {request.method} {safe.inline(strip_credentials(str(request.url)), 300)}")
 
     def log_response(response: httpx.Response) -> None:
         request = response.request
-        console.debug(f"< {response.status_code} {request.method} {strip_credentials(str(request.url))}")
+        console.debug(
+            f"< {response.status_code} {request.method} {safe.inline(strip_credentials(str(request.url)), 300)}"
+        )
 
     return httpx.Client(
-        timeout=timeout_from(os.environ if environ is None else environ),
+        timeout=timeout_from(environ),
         headers={"User-Agent": USER_AGENT},
         auth=client_auth(credentials),
         follow_redirects=False,
         event_hooks={"request": [log_request], "response": [log_response]},
-        # TLS set up at the first https request, bodies in large writes (transport.py); with a proxy configured,
-        # httpx's own transport, because httpx honours the proxy variables only with it.
-        transport=None if proxy_configured() else DirectTransport(),
+        # Every request bounded (deadline, answer size, abort_all), proxies routed as httpx would (transport.py).
+        **client_routing(deadline_from(environ)),
     )
 
 

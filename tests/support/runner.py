@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,8 @@ class CliRun:
     stdout: str
     stderr: str
     args: list[str] = field(default_factory=list)
+    max_rss: int | None = None  # peak resident memory of the run in bytes, when run with `measure=True`
+    seconds: float | None = None  # wall time of the run, when run with `measure=True`
 
     @property
     def output(self) -> str:
@@ -99,6 +103,55 @@ def _timed_out(what: str, timeout: float, exc: subprocess.TimeoutExpired) -> Ass
     )
 
 
+@dataclass(frozen=True)
+class _Finished:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    max_rss: int | None = None
+    seconds: float | None = None
+
+
+# Runs the command as its own child and writes that child's peak RSS (KiB on Linux) to the file named first. A
+# process's ru_maxrss includes the memory of the process it was spawned from, up to its exec: measured from pytest
+# it would count pytest; from this launcher (python -S, ~10 MiB) it counts only the launcher's few MiB.
+_MEASURED = """
+import os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, what: str, measure: bool) -> _Finished:
+    """Run to completion; with `measure`, also the command's peak RSS (see _MEASURED) and its wall time."""
+    if not measure:
+        try:
+            done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise _timed_out(what, timeout, exc) from None
+        return _Finished(done.returncode, done.stdout, done.stderr)
+    with tempfile.TemporaryDirectory(prefix="measured-") as scratch:
+        rss_file = Path(scratch) / "max_rss"
+        launcher = [sys.executable, "-S", "-c", _MEASURED, str(rss_file), *argv]
+        started = time.monotonic()
+        process = subprocess.Popen(
+            launcher, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the launcher and the command: a session of their own
+            stdout, stderr = process.communicate()
+            raise _timed_out(what, timeout, subprocess.TimeoutExpired(argv, timeout, stdout, stderr)) from None
+        seconds = time.monotonic() - started
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+        return _Finished(process.returncode, stdout, stderr, int(rss_file.read_text()) * scale, seconds)
+
+
 def run_action(
     workspace: Path,
     inputs: Mapping[str, str],
@@ -106,11 +159,13 @@ def run_action(
     *,
     entrypoint: Path = ENTRYPOINT,
     timeout: float = DEFAULT_TIMEOUT,
+    measure: bool = False,
 ) -> ActionRun:
     """Run `python entrypoint.py` in `workspace` the way the Actions runner starts the container.
 
     Each input becomes `INPUT_<NAME>` (upper-cased, hyphens kept: `INPUT_PACKAGES-DIR`), as the runner does. The
-    GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files are read back into `outputs` and `summary`.
+    GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files are read back into `outputs` and `summary`. With `measure`, the
+    run's peak memory and wall time are recorded (`max_rss`, `seconds`).
     """
     with tempfile.TemporaryDirectory(prefix="action-run-") as scratch:
         root = Path(scratch)
@@ -131,17 +186,14 @@ def run_action(
         inputs_env = {f"INPUT_{name.upper()}": value for name, value in inputs.items()}
         full_env = base_env(home, {**github, **inputs_env, **(env or {})})
         argv = [sys.executable, str(entrypoint)]
-        try:
-            result = subprocess.run(
-                argv, cwd=workspace, env=full_env, capture_output=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise _timed_out("the action", timeout, exc) from None
+        result = _run(argv, workspace, full_env, timeout, "the action", measure)
         return ActionRun(
             returncode=result.returncode,
             stdout=_text(result.stdout),
             stderr=_text(result.stderr),
             args=argv,
+            max_rss=result.max_rss,
+            seconds=result.seconds,
             outputs=parse_file_commands(output_file.read_text(encoding="utf-8")),
             summary=summary_file.read_text(encoding="utf-8"),
             env=full_env,
@@ -154,17 +206,22 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    measure: bool = False,
 ) -> CliRun:
-    """Run `python -m publisher ARGS` in `cwd` with a clean environment (HOME is empty: no ~/.netrc sneaks in)."""
+    """Run `python -m publisher ARGS` in `cwd` with a clean environment (HOME is empty: no ~/.netrc sneaks in).
+
+    With `measure`, the run's peak memory and wall time are recorded (`max_rss`, `seconds`)."""
     with tempfile.TemporaryDirectory(prefix="cli-run-") as home:
         argv = [sys.executable, "-m", "publisher", *args]
-        try:
-            result = subprocess.run(
-                argv, cwd=cwd, env=base_env(Path(home), env), capture_output=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise _timed_out("the CLI", timeout, exc) from None
-        return CliRun(result.returncode, _text(result.stdout), _text(result.stderr), argv)
+        result = _run(argv, cwd, base_env(Path(home), env), timeout, "the CLI", measure)
+        return CliRun(
+            result.returncode,
+            _text(result.stdout),
+            _text(result.stderr),
+            argv,
+            max_rss=result.max_rss,
+            seconds=result.seconds,
+        )
 
 
 def pip_install(simple_url: str, requirement: str, target_dir: Path, *, timeout: float = DEFAULT_TIMEOUT) -> Path:

@@ -12,9 +12,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from publisher.upload import registry_message
+from publisher.console import TerminalConsole
+from publisher.credentials import NO_CREDENTIALS, ReadAuth
+from publisher.digests import file_digests
+from publisher.dists import Dist
+from publisher.errors import UploadError
+from publisher.existing import Checker, Existing
+from publisher.retry import RetryPolicy
+from publisher.upload import make_client, registry_message
+from tests.fakes import Request
 from tests.fakes.github_oidc import FakeGitHubOIDC
-from tests.fakes.hostile import Answer, HostileServer
+from tests.fakes.hostile import Answer, HostileServer, Route
 from tests.support.budget import within
 from tests.support.builders import build_wheel
 from tests.support.runner import CliRun, run_action, run_cli
@@ -56,6 +64,104 @@ def test_registry_message_takes_linear_time_on_redos_bait(body: str) -> None:
         message = registry_message(_answer(400, body), limit=2000)
     assert message.startswith("Bad Request")
     assert len(message) <= 2003
+
+
+# -- the check URL: a 200 is a listing only when it looks like one --------------------------------------------------
+
+CONTENT = b"pretend wheel bytes\n" * 50
+UNIT_ENV = {"PUBLISHER_REQUEST_DEADLINE": "2"}
+
+
+@pytest.fixture
+def dist(tmp_path: Path) -> Dist:
+    path = tmp_path / WHEEL
+    path.write_bytes(CONTENT)
+    return Dist(path, "bdist_wheel", "demo-pkg", "1.0.0", "py3", {}, len(CONTENT))
+
+
+def check(server: HostileServer, dist: Dist, client: httpx.Client | None = None) -> Existing:
+    http = client or make_client(NO_CREDENTIALS, TerminalConsole(), UNIT_ENV)
+    with http:
+        checker = Checker(http, f"{server.url}/simple/", ReadAuth(None, "no credentials"), RetryPolicy(retries=0))
+        return checker.compare(dist, file_digests(dist.path), TerminalConsole())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer.json(200, []),
+        Answer.json(200, "just a string"),
+        Answer.json(200, {}),
+        Answer.json(200, {"meta": {"api-version": "1.1"}, "name": "demo-pkg"}),
+        Answer.json(200, {"files": {"filename": WHEEL}}),
+        Answer.json(200, "[" * 100_000, "application/vnd.pypi.simple.v1+json"),
+        Answer.json(200, '{"files": [' + "1" * 5000 + "]}"),
+        Answer.html(200, "<![;" * 1000),
+        Answer.html(200, "<html><body><h1>Welcome</h1><p>Nothing to see.</p></body></html>"),
+        Answer.text(200, f'<a href="/files/{WHEEL}">{WHEEL}</a>', "application/octet-stream"),
+    ],
+    ids=[
+        "json-list",
+        "json-string",
+        "json-empty-object",
+        "json-meta-only",
+        "json-files-object",
+        "json-deep",
+        "json-huge-number",
+        "html-parser-bait",
+        "html-no-project-page",
+        "octet-stream",
+    ],
+)
+def test_odd_listings_are_errors_not_absent(answer: Answer, dist: Dist) -> None:
+    with (
+        HostileServer({"/simple/demo-pkg/": answer}) as server,
+        within(seconds=2, mib=32),
+        pytest.raises(UploadError, match="Not treating this as 'file absent'"),
+    ):
+        check(server, dist)
+
+
+def test_listing_entries_of_the_wrong_type_are_skipped(dist: Dist) -> None:
+    """Entries without a string filename and url are not files; one with a number for its url is not fetched."""
+    entries = [5, "x", None, {"filename": 3, "url": "/a"}, {"filename": WHEEL, "url": 7}, {"filename": WHEEL}]
+    with (
+        HostileServer({"/simple/demo-pkg/": Answer.json(200, {"files": entries})}) as server,
+        within(seconds=2, mib=16),
+    ):
+        found = check(server, dist)
+    assert found.verdict == "absent"
+    assert server.paths() == ["/simple/demo-pkg/"]
+
+
+def test_a_hash_that_is_not_a_string_is_ignored(dist: Dist) -> None:
+    """`1e999` is infinity to json.loads: not a digest to compare with, so the file is downloaded instead."""
+    listing = f'{{"files": [{{"filename": "{WHEEL}", "url": "/files/{WHEEL}", "hashes": {{"sha256": 1e999}}}}]}}'
+    routes: dict[str, Route] = {
+        "/simple/demo-pkg/": Answer.json(200, listing),
+        f"/files/{WHEEL}": Answer(200, {"Content-Type": "application/zip"}, CONTENT),
+    }
+    with HostileServer(routes) as server, within(seconds=2, mib=16):
+        found = check(server, dist)
+    assert found.verdict == "identical"
+    assert server.paths() == ["/simple/demo-pkg/", f"/files/{WHEEL}"]
+
+
+def test_an_https_listing_is_not_followed_to_plain_http(dist: Dist) -> None:
+    """No TLS server needed: httpx's MockTransport answers as the index and its redirect target would."""
+    seen: list[str] = []
+
+    def index(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.scheme == "https":
+            return httpx.Response(301, headers={"Location": "http://index.example/simple/demo-pkg/"})
+        return httpx.Response(200, html=f'<a href="/files/{WHEEL}#sha256=00">{WHEEL}</a>')
+
+    mock = httpx.Client(transport=httpx.MockTransport(index))
+    checker = Checker(mock, "https://index.example/simple/", ReadAuth(None, "none"), RetryPolicy(retries=0))
+    with within(seconds=2, mib=16), pytest.raises(UploadError, match="redirected from https to plain http"):
+        checker.compare(dist, file_digests(dist.path), TerminalConsole())
+    assert seen == ["https://index.example/simple/demo-pkg/"]
 
 
 # -- end to end: the command line and the action against a hostile registry ----------------------------------------
@@ -151,6 +257,69 @@ def test_a_dripping_listing_ends_at_the_deadline(project: Path) -> None:
     assert "deadline of 1 s passed" in run.output
     assert registry.paths("POST") == []
     assert_bounded(run, seconds=6)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (Answer.login_page(), "a form or a password field (a login page?)"),
+        (Answer.text(200, "Welcome to the proxy"), "Content-Type text/plain, not a Simple API page"),
+        (Answer.json(200, "[" * 100_000), "not valid JSON (or nests too deep)"),
+        (Answer.json(200, {"files": 5}), "JSON without a `files` list"),
+    ],
+    ids=["login-page", "plain-text", "deep-json", "files-not-a-list"],
+)
+def test_a_200_that_is_not_a_listing_stops_the_run(project: Path, answer: Answer, said: str) -> None:
+    with HostileServer({"/simple/demo-pkg/": answer}) as registry:
+        url = registry.url
+        run = cli(project, registry, "--skip-existing")
+    assert run.returncode == 1, run.output
+    assert f"The check URL answered 200 for demo-pkg at {url}/simple/demo-pkg/" in run.output
+    assert said in run.output
+    assert "Not treating this as 'file absent'" in run.output
+    assert registry.paths("POST") == []
+    assert_bounded(run, seconds=5)
+
+
+def test_a_listing_redirected_to_another_origin_is_not_followed(project: Path) -> None:
+    with HostileServer({"/sso/login": Answer.login_page()}) as sso, HostileServer() as registry:
+        sso_url = sso.url
+        registry.routes["/simple/demo-pkg/"] = Answer.redirect(f"{sso.url}/sso/login?next=/simple/demo-pkg/")
+        run = cli(project, registry, "--skip-existing")
+    assert run.returncode == 1, run.output
+    assert f"redirected to {sso_url} (302): a login page?" in run.output
+    assert sso.requests == []
+    assert registry.paths("POST") == []
+    assert_bounded(run, seconds=5)
+
+
+def test_read_credentials_go_to_the_index_origin_at_every_hop_and_nowhere_else(project: Path, tmp_path: Path) -> None:
+    """The listing links the file on a CDN, which redirects back to the index: the CDN gets no credentials, the
+    index's own URLs (listing and file) get them, each hop decided on its own."""
+    wheel = (project / "dist" / WHEEL).read_bytes()
+    with HostileServer() as cdn, HostileServer() as index:
+
+        def file(request: Request) -> Answer:
+            if not request.headers.get("authorization", "").startswith("Basic "):
+                return Answer.text(401, "credentials needed")
+            return Answer(200, {"Content-Type": "application/octet-stream"}, wheel)
+
+        listing = f'<html><body><h1>Links for demo-pkg</h1><a href="{cdn.url}/cdn/{WHEEL}">{WHEEL}</a></body></html>'
+        index.routes |= {"/simple/demo-pkg/": Answer.html(200, listing), f"/files/{WHEEL}": file}
+        cdn.routes[f"/cdn/{WHEEL}"] = Answer.redirect(f"{index.url}/files/{WHEEL}")
+        workspace = tmp_path / "workspace"
+        shutil.copytree(project, workspace)
+        (workspace / "pyproject.toml").write_text(
+            f'[[tool.uv.index]]\nname = "reads"\nurl = "{index.url}/simple/"\npublish-url = "{index.url}/legacy/"\n'
+        )
+        env = {**FAST, **NO_OIDC, "UV_INDEX_READS_USERNAME": "reader", "UV_INDEX_READS_PASSWORD": "r3ad-pw"}
+        run = run_action(workspace, {"index": "reads", "skip-existing": "true", "token": "t0ken"}, env, measure=True)
+    assert run.returncode == 0, run.output
+    assert run.outputs.get("skipped") == WHEEL or "skipped" in run.output
+    assert [r.headers.get("authorization", "") for r in cdn.requests] == [""]
+    assert all(r.headers.get("authorization", "").startswith("Basic ") for r in index.requests)
+    assert index.paths() == ["/simple/demo-pkg/", f"/files/{WHEEL}"]
+    assert_bounded(run, seconds=5)
 
 
 def test_a_listed_file_larger_than_the_local_one_is_different_without_reading_it(project: Path) -> None:

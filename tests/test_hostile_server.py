@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from publisher import oidc
 from publisher.console import TerminalConsole
 from publisher.credentials import NO_CREDENTIALS, ReadAuth
 from publisher.digests import file_digests
 from publisher.dists import Dist
-from publisher.errors import UploadError
+from publisher.errors import TrustedPublishingError, UploadError
 from publisher.existing import Checker, Existing
 from publisher.retry import RetryPolicy
+from publisher.settings import build_settings
 from publisher.upload import make_client, registry_message
 from tests.fakes import Request
-from tests.fakes.github_oidc import FakeGitHubOIDC
+from tests.fakes import Response as FakeResponse
+from tests.fakes.github_oidc import TOKEN_PATH, FakeGitHubOIDC
 from tests.fakes.hostile import Answer, HostileServer, Route
+from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
 from tests.support.budget import within
 from tests.support.builders import build_wheel
 from tests.support.runner import CliRun, run_action, run_cli
@@ -162,6 +167,81 @@ def test_an_https_listing_is_not_followed_to_plain_http(dist: Dist) -> None:
     with within(seconds=2, mib=16), pytest.raises(UploadError, match="redirected from https to plain http"):
         checker.compare(dist, file_digests(dist.path), TerminalConsole())
     assert seen == ["https://index.example/simple/demo-pkg/"]
+
+
+# -- trusted publishing: every JSON answer read for what it must hold, within bounds --------------------------------
+
+
+def _mint(index_url: str, github_env: dict[str, str]) -> tuple[str, float | None]:
+    settings = build_settings({"trusted-publishing": "always", "retries": "0"})
+    env = {**github_env, "GITHUB_ACTIONS": "true", "PUBLISHER_RETRY_BASE_DELAY": "0", **UNIT_ENV}
+    return oidc.mint_token(f"{index_url}/legacy/", env, TerminalConsole(), settings=settings)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (Answer.json(200, "[" * 100_000), "The answer held no audience"),
+        (Answer.json(200, '{"audience": ' + "[" * 100_000), "The answer held no audience"),
+        (Answer.json(503, '{"message": ' * 100_000), "answered 503"),
+        (Answer.huge(300 * MIB, fill=b'{"audience": "'), "The answer held no audience"),
+    ],
+    ids=["deep-200", "deep-member", "deep-503", "huge"],
+)
+def test_odd_audience_answers_are_explained(answer: Answer, said: str) -> None:
+    with FakeGitHubOIDC() as github, HostileServer({"/_/oidc/audience": answer}) as index:
+        with within(seconds=3, mib=32), pytest.raises(TrustedPublishingError, match=said):
+            _mint(index.url, github.env)
+        assert not github.requests
+
+
+def test_a_deeply_nested_github_answer_is_explained() -> None:
+    index_routes: dict[str, Route] = {"/_/oidc/audience": Answer.json(200, {"audience": "pypi"})}
+    with HostileServer(index_routes) as index, HostileServer({TOKEN_PATH: Answer.json(200, "[" * 100_000)}) as github:
+        env = {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{github.url}{TOKEN_PATH}?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
+        }
+        with within(seconds=3, mib=32), pytest.raises(TrustedPublishingError, match="without a token"):
+            _mint(index.url, env)
+        assert github.paths() == [TOKEN_PATH]
+
+
+class OddMinter(FakeTrustedIndex):
+    """A trusted-publishing index whose token exchange answers `answer` (a JSON text) with `status`."""
+
+    def __init__(self, public_key: Any, status: int, answer: str) -> None:
+        super().__init__(public_key, publisher=Publisher("octo-org/octo-repo", "release.yml"))
+        self.status, self.answer = status, answer
+
+    def mint_token(self, request: Request) -> FakeResponse:
+        return FakeResponse(self.status, self.answer.encode(), {"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "said"),
+    [
+        (200, "[" * 100_000, "no token in the answer"),
+        (400, '{"errors": ' + "[" * 100_000, "unexpected 400"),
+    ],
+    ids=["deep-200", "deep-errors"],
+)
+def test_odd_token_exchange_answers_are_explained(status: int, answer: str, said: str) -> None:
+    with (
+        FakeGitHubOIDC() as github,
+        OddMinter(github.public_key, status, answer) as index,
+        within(seconds=3, mib=32),
+        pytest.raises(TrustedPublishingError, match=said),
+    ):
+        _mint(index.url, github.env)
+
+
+@pytest.mark.parametrize("expires", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_an_expiry_that_is_not_a_time_is_ignored(expires: str) -> None:
+    answer = f'{{"success": true, "token": "pypi-minted", "expires": {expires}}}'
+    with FakeGitHubOIDC() as github, OddMinter(github.public_key, 200, answer) as index, within(seconds=3, mib=32):
+        token, expiry = _mint(index.url, github.env)
+    assert (token, expiry) == ("pypi-minted", None)  # the default lifetime applies, so the token is renewed in time
 
 
 # -- end to end: the command line and the action against a hostile registry ----------------------------------------

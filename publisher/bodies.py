@@ -23,19 +23,28 @@ import httpx
 from publisher.bounds import ANSWER_CAP, size_text
 
 BODY_LIMIT = "publisher.body_limit"  # request extension: how many decoded bytes of the answer to read at most
+EXPECTED_SIZE = "publisher.expected_size"  # request extension: bytes the answer should hold (for the deadline)
 BODY_STATE = "publisher.body"  # response extension: the BodyState of its body
 ACCEPT_ENCODING = "gzip, deflate"
 PIECE = 64 * 1024
 
 
-def body_limit(limit: int) -> dict[str, object]:
-    """Request extensions asking for at most `limit` decoded bytes of the answer."""
-    return {BODY_LIMIT: limit}
+def body_limit(limit: int, *, expected: bool = False) -> dict[str, object]:
+    """Request extensions asking for at most `limit` decoded bytes of the answer; `expected` when about that many
+    should come (a download), so the request's deadline allows for receiving them (bounds.request_budget)."""
+    return {BODY_LIMIT: limit, EXPECTED_SIZE: limit} if expected else {BODY_LIMIT: limit}
 
 
 def requested_limit(request: httpx.Request) -> int:
     limit = request.extensions.get(BODY_LIMIT)
     return limit if isinstance(limit, int) and limit >= 0 else ANSWER_CAP
+
+
+def moved_size(request: httpx.Request) -> int:
+    """Bytes the request moves, for its deadline: its body, or the answer it expects if that is larger."""
+    expected = request.extensions.get(EXPECTED_SIZE)
+    sent = int(request.headers.get("content-length") or 0)
+    return max(sent, expected if isinstance(expected, int) else 0)
 
 
 @dataclass

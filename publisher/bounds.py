@@ -9,8 +9,9 @@ slowly. Every request is bounded whatever it does:
   (PyPI's largest project pages are a few MB).
 - **Downloads to compare hashes**: at most the local file's size; one byte more and the contents differ.
 - **Time**: each request must be complete -- connected, sent, answered and its body read -- within a total deadline,
-  `PUBLISHER_REQUEST_DEADLINE` seconds (default 300), plus 1 s per MiB the request sends (a 500 MiB wheel gets
-  300 + 500 s), so a big upload on a slow link still fits and a server trickling one byte at a time still ends.
+  `PUBLISHER_REQUEST_DEADLINE` seconds (default 300), plus 1 s per MiB it moves: the body it sends (a 500 MiB
+  wheel gets 300 + 500 s) or the file it downloads to compare hashes (the local file's size). A big transfer on a
+  slow link (1 MiB/s or better) still fits, and a server trickling one byte at a time still ends.
 
 Limits are on decoded bytes: a gzip body is inflated in pieces of at most 64 KiB, so a small bomb cannot grow
 past the cap in memory either.
@@ -33,7 +34,7 @@ ANSWER_CAP = 64 * 1024
 LISTING_CAP = 64 * 1024 * 1024
 DEADLINE_ENV = "PUBLISHER_REQUEST_DEADLINE"
 DEFAULT_DEADLINE = 300.0
-SECONDS_PER_MIB = 1.0  # upload allowance on top of the deadline: a link of 1 MiB/s or better always fits
+SECONDS_PER_MIB = 1.0  # allowance on top of the deadline per MiB moved: a link of 1 MiB/s or better always fits
 MIB = 1024 * 1024
 
 
@@ -47,9 +48,9 @@ def deadline_from(environ: Mapping[str, str]) -> float:
     return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_DEADLINE
 
 
-def request_budget(deadline: float, body_size: int) -> float:
-    """The deadline of one request that sends `body_size` bytes: the base plus SECONDS_PER_MIB per MiB sent."""
-    return deadline + max(0, body_size) / MIB * SECONDS_PER_MIB
+def request_budget(deadline: float, size: int) -> float:
+    """The deadline of one request that moves `size` bytes (sent, or expected back): SECONDS_PER_MIB per MiB more."""
+    return deadline + max(0, size) / MIB * SECONDS_PER_MIB
 
 
 def size_text(size: int) -> str:

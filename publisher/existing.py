@@ -287,7 +287,8 @@ class Checker:
         what = f"Downloading {found.filename} from"
         try:
             # Credentials go only to their own origin, checked at every hop: a listing may point at a CDN.
-            response = reads.get(self.client, found.url, self.auth, what=what, extensions=body_limit(size), stream=True)
+            limit = body_limit(size, expected=True)  # the deadline allows for receiving the local file's size
+            response = reads.get(self.client, found.url, self.auth, what=what, extensions=limit, stream=True)
             try:
                 if response.status_code != 200:
                     response.read()  # for the registry's words; bounded like the file

@@ -14,7 +14,7 @@ Environment knobs (documented for tests and slow networks):
 
 - `PUBLISHER_READ_TIMEOUT` -- seconds to wait for each read of the registry's answer (default 300).
 - `PUBLISHER_REQUEST_DEADLINE` -- total seconds for one request, connect to last byte read (default 300), plus
-  1 s per MiB of the file for an upload; see bounds.py.
+  1 s per MiB of the file for an upload (or a download to compare hashes); see bounds.py.
 - `PUBLISHER_RETRY_BASE_DELAY` -- see retry.py.
 """
 

@@ -112,6 +112,14 @@ def test_uploads_get_one_more_second_per_mib_they_send() -> None:
             http.post(f"{server.url}/", content=b"x")
 
 
+def test_downloads_get_one_more_second_per_mib_they_expect() -> None:
+    """A download of a 1 MiB file (to compare hashes) gets 0.5 s + 1 s; a mere cap on the answer gets nothing."""
+    with HostileServer({"/": Answer.silence(1.0)}) as server, client(0.5) as http, within(seconds=5, mib=16):
+        assert http.get(f"{server.url}/", extensions=body_limit(MIB, expected=True)).text == "late"
+        with pytest.raises(DeadlineExceeded, match=r"deadline of 0\.5 s"):
+            http.get(f"{server.url}/", extensions=body_limit(MIB))
+
+
 def test_the_deadline_holds_through_a_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with HostileServer({"/": Answer.drip_body(every=0.2)}) as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)

@@ -4,9 +4,9 @@ httpx and httpcore only know per-operation timeouts: a server that sends one byt
 or its body, resets the read timeout each time and is never timed out. Here every socket operation -- connect, TLS
 handshake, send, receive -- waits at most until the current request's :class:`Deadline` (held per thread, set by
 the transport around each request and each read of its body), and raises
-:class:`~publisher.bounds.DeadlineExceeded` once it has passed. Sends use `sendall`, whose timeout bounds the whole
-call, so a server that reads slowly cannot stretch a write either. Name resolution (getaddrinfo) is the one step
-the resolver bounds, not us.
+:class:`~publisher.bounds.DeadlineExceeded` once it has passed. Each send is one such wait (the time left is taken
+again before the next), so a server that reads slowly cannot stretch a write either. Name resolution (getaddrinfo)
+is the one step the resolver bounds, not us.
 
 Every socket is registered while it is open, from before its connect until its close, so :func:`abort_all` can
 shut them all down from any thread (or a signal handler): a thread blocked in connect, send or receive wakes up at
@@ -184,10 +184,10 @@ class SocketStream(httpcore.NetworkStream):
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if buffer:  # sendall: the timeout bounds the whole call, however slowly the server reads
-            _guarded(
-                self._sock, timeout, lambda: self._sock.sendall(buffer), (httpcore.WriteTimeout, httpcore.WriteError)
-            )
+        errors = (httpcore.WriteTimeout, httpcore.WriteError)
+        view = memoryview(buffer)
+        while view:  # each send waits at most until the deadline, however slowly the server reads
+            view = view[_guarded(self._sock, timeout, partial(self._sock.send, view), errors) :]
 
     def close(self) -> None:
         _unregister(self._sock)

@@ -223,6 +223,19 @@ def test_abort_all_interrupts_a_hanging_connect(hanging_port: int) -> None:
     assert [type(e) for e in errors] == [Aborted]
 
 
+def test_every_socket_leaves_the_abort_registry_when_closed(hanging_port: int) -> None:
+    """Answered, cut, timed out, refused, still connecting: no socket is left behind in abort_all's registry."""
+    before = sockets.live_connections()
+    routes = {"/": Answer.text(200, "ok"), "/big": Answer.huge(MIB), "/slow": Answer.silence(5)}
+    with HostileServer(routes) as server, client(0.3) as http:
+        http.get(f"{server.url}/")
+        http.get(f"{server.url}/big")
+        for url in (f"{server.url}/slow", "http://127.0.0.1:9/", f"http://127.0.0.1:{hanging_port}/"):
+            with pytest.raises(httpx.TransportError):
+                http.get(url)
+    assert sockets.live_connections() == before
+
+
 # -- answers capped after decoding ------------------------------------------------------------------------------------
 
 

@@ -78,7 +78,7 @@ def aborted() -> bool:
 
 
 def abort_error() -> Aborted:
-    return Aborted("cancelled: the run is stopping, so this request was cut")
+    return Aborted("cancelled: the run is stopping (abort_all), so this request was cut or never sent")
 
 
 def abort_all() -> int:

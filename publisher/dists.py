@@ -140,7 +140,7 @@ def _read_wheel_metadata(path: Path, file: IO[bytes], name: str) -> bytes:
             return archive.read(info)
     except zipfile.BadZipFile as exc:
         raise DistError(
-            f"{_shown(path)}: not a valid wheel (zip) file: {safe.inline(exc, 300)}.", hint="Rebuild the wheel."
+            f"{_shown(path)}: not a valid wheel (zip) file: {safe.exact(exc, 300)}.", hint="Rebuild the wheel."
         ) from None
 
 
@@ -168,7 +168,7 @@ def _read_sdist_metadata(path: Path, file: IO[bytes]) -> bytes:
                         data = extracted.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DistError(
-            f"{_shown(path)}: not a valid .tar.gz sdist: {safe.inline(exc, 300)}.", hint="Rebuild the sdist."
+            f"{_shown(path)}: not a valid .tar.gz sdist: {safe.exact(exc, 300)}.", hint="Rebuild the sdist."
         ) from None
     if pkg_info is None:
         raise DistError(
@@ -230,7 +230,7 @@ def _load(path: Path, file: IO[bytes], size: int) -> Dist:
             pyversion = "source"
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         raise DistError(
-            f"{_shown(path)}: invalid distribution file name: {safe.inline(exc, 300)}",
+            f"{_shown(path)}: invalid distribution file name: {safe.exact(exc, 300)}",
             hint="Keep the file name the build backend produced ({name}-{version}[-tags].whl or .tar.gz).",
         ) from None
     expected = _normalized_filename_name(file_name)

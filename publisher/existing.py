@@ -5,6 +5,21 @@ with the same name is compared by the hash the index publishes (`hashes` in JSON
 downloading it when the index publishes none. A 404 means the project (so the file) is absent. A 401/403 is an
 error, never "absent": uv reads it as absent and went on to overwrite an Artifactory release (uv #16073).
 
+A 200 is a listing only when it looks like one, or it would be "absent" in disguise (a login page after a single
+sign-on redirect, a proxy's notice) and defeat the rule above:
+
+- JSON (`application/vnd.pypi.simple.v1+json`, `application/json`): an object with a `files` list (PEP 691).
+  Entries without a string `filename` and `url` are skipped; hashes that are not strings are ignored.
+- HTML (`text/html`, `application/vnd.pypi.simple.v1+html`, `application/xhtml+xml`): no `<form>` and no password
+  field, and at least one of: a PEP 629 `<meta name="pypi:repository-version">`, a link to a distribution file
+  (.whl, .tar.gz, .zip, .egg ...), a title or heading "Links for ..." (PEP 503's, used by PyPI, pypiserver, devpi).
+- Anything else is an error naming the content type and the page's final URL; so is a page larger than
+  bounds.LISTING_CAP (64 MiB). Redirects and read credentials follow reads.py: a listing that redirects to another
+  origin is an error.
+
+A file the index lists without a hash is downloaded and hashed, reading at most as many bytes as the local file
+has: one more and the contents differ, whatever follows.
+
 One listing per project per run, shared by the upload threads (a lock per project), refreshed on demand after
 an upload whose outcome is unknown.
 """
@@ -12,7 +27,6 @@ an upload whose outcome is unknown.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +37,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from packaging.utils import canonicalize_name
 
+from publisher import reads, safe
+from publisher.answers import registry_message
+from publisher.bodies import body_limit, incomplete, loads, was_cut
+from publisher.bounds import LISTING_CAP, size_text
 from publisher.console import Console
 from publisher.credentials import Credentials, ReadAuth, read_auth
 from publisher.digests import Digests
@@ -34,6 +52,10 @@ from publisher.urls import strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
+_HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml")
+# What a link to a distribution ends with: wheels, sdists and the legacy binary formats PyPI still lists.
+DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar", ".egg", ".exe", ".msi")
+_HINT_SIMPLE_ROOT = "Point check-url (or the index's `url`) at the index's Simple API root, e.g. https://host/simple/."
 # When an index publishes no sha256: the strongest it does publish (PEP 503 allows any hashlib name); md5 last.
 _PREFERRED_HASHES = ("sha512", "sha3_512", "blake2b", "sha384", "sha3_384", "sha3_256", "sha224", "sha1", "md5")
 
@@ -77,64 +99,132 @@ def _fragment_hashes(url: str) -> dict[str, str]:
     return {algo.lower(): value.lower()} if sep and algo and value else {}
 
 
-def parse_json(body: str, base_url: str) -> dict[str, IndexFile]:
-    """PEP 691: `files: [{filename, url, hashes: {sha256: ...}}]`."""
-    data = json.loads(body)
+class NotAListing(ValueError):
+    """A page that is not a Simple API project page; the message says what it is instead."""
+
+
+def parse_json(body: str | bytes, base_url: str) -> dict[str, IndexFile]:
+    """PEP 691: `files: [{filename, url, hashes: {sha256: ...}}]`; entries of other shapes are skipped."""
+    data = loads(body)
+    if data is None:
+        raise NotAListing("a JSON page that is not valid JSON (or nests too deep)")
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, list):
+        raise NotAListing("JSON without a `files` list, so not a PEP 691 project page")
     found: dict[str, IndexFile] = {}
-    for entry in data.get("files", []) if isinstance(data, dict) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+    for entry in files:
+        if not isinstance(entry, dict):
             continue
-        raw_hashes = entry.get("hashes")
-        hashes: dict[str, object] = raw_hashes if isinstance(raw_hashes, dict) else {}
-        url = urljoin(base_url, str(entry.get("url", "")))
-        found[entry["filename"]] = IndexFile(
-            entry["filename"], url, {str(k).lower(): str(v).lower() for k, v in hashes.items()}
+        filename, url, hashes = entry.get("filename"), entry.get("url"), entry.get("hashes")
+        if not isinstance(filename, str) or not isinstance(url, str):
+            continue
+        pairs = hashes.items() if isinstance(hashes, dict) else ()
+        found[filename] = IndexFile(
+            filename, urljoin(base_url, url), {k.lower(): v.lower() for k, v in pairs if isinstance(v, str)}
         )
     return found
 
 
-class _Anchors(HTMLParser):
+class _Page(HTMLParser):
+    """What decides whether an HTML page is a project page: its anchors, PEP 629 meta tag, title and forms."""
+
     def __init__(self) -> None:
         super().__init__()
         self.anchors: list[tuple[str, str]] = []
+        self.repository_version = False
+        self.form = False
+        self.headings: list[str] = []
         self._href: str | None = None
+        self._heading: list[str] | None = None
         self._text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
         if tag == "a":
-            self._href, self._text = dict(attrs).get("href") or "", []
+            self._href, self._text = values.get("href") or "", []
+        elif tag == "meta" and (values.get("name") or "").lower() == "pypi:repository-version":
+            self.repository_version = True
+        elif tag == "form" or (tag == "input" and (values.get("type") or "").lower() == "password"):
+            self.form = True
+        elif tag in ("title", "h1"):
+            self._heading = []
 
     def handle_data(self, data: str) -> None:
         if self._href is not None:
             self._text.append(data)
+        if self._heading is not None and sum(map(len, self._heading)) < 1000:
+            self._heading.append(data)
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a" and self._href is not None:
             self.anchors.append((self._href, "".join(self._text).strip()))
             self._href = None
+        elif tag in ("title", "h1") and self._heading is not None:
+            self.headings.append("".join(self._heading))
+            self._heading = None
+
+    def is_project_page(self, files: dict[str, IndexFile]) -> bool:
+        links_for = any("links for" in heading.lower() for heading in self.headings)
+        dists = any(name.lower().endswith(DIST_SUFFIXES) for name in files)
+        return self.repository_version or links_for or dists
+
+
+def _read_page(body: str) -> _Page:
+    page = _Page()
+    try:
+        page.feed(body)
+    except Exception as exc:  # html.parser raises AssertionError on some malformed declarations (`<![;`)
+        raise NotAListing(f"an HTML page html.parser cannot read ({type(exc).__name__})") from None
+    return page
 
 
 def parse_html(body: str, base_url: str) -> dict[str, IndexFile]:
-    """PEP 503: one anchor per file, the text is the file name, the hash is in the `#sha256=` fragment."""
-    parser = _Anchors()
-    parser.feed(body)
+    """PEP 503: one anchor per file, the text is the file name, the hash is in the `#sha256=` fragment.
+
+    A page with a form (a login page) or without any sign of being a project page raises NotAListing.
+    """
+    page = _read_page(body)
+    if page.form:
+        raise NotAListing("an HTML page with a form or a password field (a login page?)")
     found: dict[str, IndexFile] = {}
-    for href, text in parser.anchors:
+    for href, text in page.anchors:
         url = urljoin(base_url, href)
         filename = text or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         found[filename] = IndexFile(filename, url.split("#", 1)[0], _fragment_hashes(url))
+    if not page.is_project_page(found):
+        raise NotAListing(
+            "an HTML page that is not a PEP 503 project page (no link to a distribution file, no "
+            "pypi:repository-version meta tag, no 'Links for' title)"
+        )
     return found
 
 
 def parse_listing(response: httpx.Response, project: str) -> Listing:
-    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    """The files of a 200 answer from the check URL, or UploadError saying why it is not a project page."""
     base = str(response.url)
-    try:
-        files = parse_json(response.text, base) if content_type in _JSON_TYPES else parse_html(response.text, base)
-    except (ValueError, AttributeError) as exc:
+    shown = reads.shown(base)
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if was_cut(response):
         raise UploadError(
-            f"The check URL's page {strip_credentials(base)} for {project} is not a readable Simple API page: {exc}",
-            hint="Point check-url (or the index's `url`) at the index's Simple API root, e.g. https://host/simple/.",
+            f"The check URL's page {shown} for {project} is larger than {size_text(LISTING_CAP)}, the most read "
+            "from a Simple API page; it was not read further.",
+            hint=_HINT_SIMPLE_ROOT + " If this really is the project's page, turn skip-existing off.",
+        )
+    problem = incomplete(response)
+    try:
+        if problem is not None:
+            raise NotAListing(f"a page that could not be read in full: {problem}")
+        if content_type in _JSON_TYPES:
+            files = parse_json(response.content, base)
+        elif content_type in _HTML_TYPES:
+            files = parse_html(response.text, base)
+        else:
+            raise NotAListing(f"Content-Type {safe.inline(content_type or '(none)', 100)}, not a Simple API page")
+    except NotAListing as exc:
+        raise UploadError(
+            f"The check URL answered 200 for {project} at {shown}, but with {safe.inline(exc, 300)}. Not treating "
+            "this as 'file absent'.",
+            hint=_HINT_SIMPLE_ROOT,
         ) from None
     return Listing(project, strip_credentials(base), files)
 
@@ -173,47 +263,81 @@ class Checker:
         if found is None:
             return Existing("absent", listing.url)
         algo, theirs, ours = self._digests(found, dist, digests, console)
+        if theirs is None:
+            larger = f"a file larger than the local one (more than {dist.size} bytes)"
+            return Existing("different", listing.url, larger, f"{algo}:{ours}")
         verdict: Verdict = "identical" if theirs == ours else "different"
         return Existing(verdict, listing.url, f"{algo}:{theirs}", f"{algo}:{ours}")
 
-    def _digests(self, found: IndexFile, dist: Dist, digests: Digests, console: Console) -> tuple[str, str, str]:
-        """(algorithm, theirs, ours) by the strongest hash the index publishes, else by downloading its file."""
+    def _digests(self, found: IndexFile, dist: Dist, digests: Digests, console: Console) -> tuple[str, str | None, str]:
+        """(algorithm, theirs, ours) by the strongest hash the index publishes, else by downloading its file;
+        theirs is None when the index's file is larger than ours."""
         if "sha256" in found.hashes:
             return "sha256", found.hashes["sha256"], digests.sha256
         for algo in _PREFERRED_HASHES:
             if algo in found.hashes:
                 with dist.path.open("rb") as file:
                     return algo, found.hashes[algo], hashlib.file_digest(file, algo).hexdigest()
-        return "sha256", self._download_sha256(found, console), digests.sha256
+        return "sha256", self._download_sha256(found, dist.size, console), digests.sha256
 
-    def _download_sha256(self, found: IndexFile, console: Console) -> str:
+    def _download_sha256(self, found: IndexFile, size: int, console: Console) -> str | None:
+        """The sha256 of the index's copy, read up to `size` bytes (the local file's); None when it has more."""
         console.info(f"  the index lists {found.filename} without a hash; downloading it to compare")
         digest = hashlib.sha256()
-        # Credentials go only to the check URL's own origin: a listing may point at a CDN or another host.
-        same_origin = urlsplit(found.url)[:2] == urlsplit(strip_credentials(self.check_url))[:2]
-        auth = self.auth.auth if same_origin else None
-        with self.client.stream("GET", found.url, auth=auth, follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise UploadError(
-                    f"{found.filename} is listed at {strip_credentials(found.url)} but downloading it to compare "
-                    f"hashes answered {response.status_code}.",
-                    hint="Make the index publish sha256 hashes, or check that the read credentials may download.",
-                )
-            for chunk in response.iter_bytes():
-                digest.update(chunk)
+        what = f"Downloading {found.filename} from"
+        try:
+            # Credentials go only to their own origin, checked at every hop: a listing may point at a CDN.
+            limit = body_limit(size, expected=True)  # the deadline allows for receiving the local file's size
+            response = reads.get(self.client, found.url, self.auth, what=what, extensions=limit, stream=True)
+            try:
+                if response.status_code != 200:
+                    response.read()  # for the registry's words; bounded like the file
+                    raise UploadError(
+                        f"{found.filename} is listed at {reads.shown(found.url)} but downloading it to compare "
+                        f"hashes answered {response.status_code}: {registry_message(response, 200)}",
+                        hint="Make the index publish sha256 hashes, or check that the read credentials may download.",
+                    )
+                for chunk in response.iter_bytes():
+                    digest.update(chunk)
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            raise UploadError(
+                f"Could not download {found.filename} from {reads.shown(found.url)} to compare hashes: "
+                f"{safe.inline(describe(exc), 500)}",
+                hint="Make the index publish sha256 hashes, or check that its files can be downloaded from here.",
+            ) from None
+        if was_cut(response):
+            return None
+        problem = incomplete(response)
+        if problem is not None:
+            raise UploadError(
+                f"{found.filename} could not be read in full from {reads.shown(found.url)} to compare hashes: "
+                f"{safe.inline(problem, 200)}.",
+                hint="Make the index publish sha256 hashes.",
+            )
         return digest.hexdigest()
 
     def _fetch(self, project: str, console: Console) -> Listing:
         url = project_url(self.check_url, project)
 
         def send() -> httpx.Response:
-            return self.client.get(url, headers={"Accept": ACCEPT}, auth=self.auth.auth, follow_redirects=True)
+            return reads.get(
+                self.client,
+                url,
+                self.auth,
+                what="The check URL",
+                headers={"Accept": ACCEPT},
+                extensions=body_limit(LISTING_CAP),
+                same_origin_only=True,
+            )
 
         final: Final[None] = call_with_retries(send, self.policy, console, f"Checking {url}")
         if final.response is None:
             assert final.error is not None
             raise UploadError(
-                f"Could not check {url} for existing files after {final.attempts} attempt(s): {describe(final.error)}",
+                f"Could not check {url} for existing files after {final.attempts} attempt(s): "
+                f"{safe.inline(describe(final.error), 500)}",
                 hint="Check that the check URL (the index's `url`, or check-url) is reachable from this runner.",
             )
         response = final.response
@@ -231,7 +355,7 @@ class Checker:
             raise UploadError(
                 f"{status} from the check URL {url} looking for existing files of {project}"
                 f"{' after ' + str(final.attempts) + ' attempts' if final.attempts > 1 else ''}: "
-                f"{response.reason_phrase}",
+                f"{registry_message(response, 300)}",
                 hint="Point check-url (or the index's `url`) at the index's Simple API root, e.g. "
                 "https://host/simple/, or leave skip-existing off.",
             )

@@ -177,7 +177,7 @@ def load_indexes(pyproject: Path, workspace: Path | None = None) -> tuple[list[I
         try:
             indexes.append(IndexDefinition.model_validate(entry))
         except ValidationError as exc:
-            label = safe.inline(entry.get("name", f"#{position}") if isinstance(entry, dict) else f"#{position}", 100)
+            label = safe.exact(entry.get("name", f"#{position}") if isinstance(entry, dict) else f"#{position}", 100)
             errors = exc.errors(include_url=False)
             problems = "; ".join(_entry_problem(e) for e in errors)
             ambiguous = any(isinstance(e.get("input"), str) and ambiguous_userinfo(e["input"]) for e in errors)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -35,10 +36,13 @@ import httpx
 from packaging.utils import canonicalize_name
 
 from publisher import USER_AGENT, safe
+from publisher.bodies import json_value
+from publisher.bounds import deadline_from
 from publisher.console import Console
 from publisher.errors import PublishError, TrustedPublishingError
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe, policy_from
 from publisher.settings import Settings
+from publisher.transport import client_routing
 from publisher.urls import hostname, origin, sends_in_clear
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -251,6 +255,13 @@ def fork_pull_request(environ: Mapping[str, str]) -> dict[str, str] | None:
     return {"event": event, "head": str(head_name or "a deleted fork"), "base": base_name}
 
 
+def _field(value: object, key: str) -> str | None:
+    """`value[key]` when `value` is a JSON object and that member a string, else None: JSON from an index or GitHub
+    is read for the strings we expect in it; a number, list or nested object in their place reaches no message."""
+    member = value.get(key) if isinstance(value, dict) else None
+    return member if isinstance(member, str) else None
+
+
 def _dig(value: object, *keys: str) -> Any:
     for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
@@ -348,10 +359,7 @@ def _display(url: str) -> str:
 
 def _body_detail(response: httpx.Response, limit: int = 300) -> str:
     """A short, printable account of a response body: its `message` if JSON, else its first characters."""
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
+    payload = json_value(response)
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         text = payload["message"]
     else:
@@ -425,10 +433,7 @@ class _Exchange:
         if response.status_code == 403:
             message = _AUDIENCE_FORBIDDEN.format(**names)
             raise self.fail("Trusted publishing disabled", message, _AUDIENCE_FORBIDDEN_HINT, supported=False)
-        try:
-            audience = response.json().get("audience") if response.status_code == 200 else None
-        except (ValueError, AttributeError):
-            audience = None
+        audience = _field(json_value(response), "audience") if response.status_code == 200 else None
         if not isinstance(audience, str) or not audience:
             detail = "The answer held no audience." if response.status_code == 200 else _body_detail(response)
             message = _AUDIENCE_UNEXPECTED.format(status=_status(response), detail=detail, **names)
@@ -446,10 +451,7 @@ class _Exchange:
             shown_url=_display(request_url),
             headers={"Authorization": f"bearer {request_token}"},
         )
-        try:
-            value = response.json().get("value") if response.status_code == 200 else None
-        except (ValueError, AttributeError):
-            value = None
+        value = _field(json_value(response), "value") if response.status_code == 200 else None
         if isinstance(value, str) and value:
             self.console.mask(value)
             return value
@@ -476,15 +478,12 @@ class _Exchange:
 
     def minted(self, response: httpx.Response, jwt: str, project_names: Sequence[str]) -> str:
         """The token from a mint answer, masked; or the index's reasons with the claims that were sent."""
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        token = payload.get("token") if isinstance(payload, dict) else None
+        payload = json_value(response)
+        token = _field(payload, "token")
         if response.status_code == 200 and isinstance(token, str) and token:
             self.console.mask(token)
             expires = payload.get("expires") if isinstance(payload, dict) else None
-            if isinstance(expires, int | float) and not isinstance(expires, bool):
+            if isinstance(expires, int | float) and not isinstance(expires, bool) and math.isfinite(expires):
                 self.expires = float(expires)
             return token
         errors = payload.get("errors") if isinstance(payload, dict) else None
@@ -494,7 +493,7 @@ class _Exchange:
             raise self.fail("Trusted publishing: unexpected answer", message, _SERVER_TROUBLE_HINT)
 
         reasons = [  # the index's words: redacted (an index may quote the token back), one line each, bounded
-            (safe.inline(_dig(e, "code") or "unknown", 100), safe.inline(_dig(e, "description") or "(none)", 500))
+            (safe.inline(_field(e, "code") or "unknown", 100), safe.inline(_field(e, "description") or "(none)", 500))
             for e in errors[:10]
         ]
         claims = decode_claims(jwt)
@@ -538,7 +537,9 @@ def mint_token(
         hint = _INSECURE_HINT.format(allow=settings.turned_on("allow-insecure-http"))
         raise TrustedPublishingError(_INSECURE_MESSAGE.format(base=base), hint=hint, exit_code=2)
     policy = policy_from(settings.retries, environ)
-    with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False) as client:
+    # The same guarded transport as uploads: a deadline per request, answers read up to 64 KiB, abort_all.
+    routing = client_routing(deadline_from(environ))
+    with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False, **routing) as client:
         exchange = _Exchange(client, console, publish_url, policy)
         with console.group(f"Trusted publishing: exchanging a GitHub OIDC token at {base}"):
             audience = exchange.audience()

@@ -1,7 +1,8 @@
 """When to try a request again, and how long to wait first (pure policy), plus one small loop that applies it.
 
-Retried: transport failures (connect refused, reset, timeouts), 5xx and 429 -- a registry or proxy that is briefly
-unwell. Not retried: any other 4xx, because the same request would get the same answer. uv retries transport errors
+Retried: transport failures (connect refused, reset, timeouts, a passed per-request deadline), 5xx and 429 -- a
+registry or proxy that is briefly unwell. Not retried: any other 4xx, because the same request would get the same
+answer; a cancelled run (bounds.Aborted, from transport.abort_all), which must stop at once. uv retries transport errors
 only and twine 5xx only; an upload is safe to repeat because every registry refuses to overwrite a file, and the
 caller re-checks the index after an attempt that may have stored the file (see upload.py).
 
@@ -25,6 +26,8 @@ from typing import Generic, TypeVar
 
 import httpx
 
+from publisher import cancel
+from publisher.bounds import Aborted
 from publisher.console import Console
 
 BASE_DELAY = 1.0
@@ -62,8 +65,10 @@ def status_is_retryable(status: int) -> bool:
 
 
 def error_is_retryable(exc: BaseException) -> bool:
-    """Network trouble is worth another try; our own mistakes (bad URL, protocol misuse, bad TLS) are not."""
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
+    """Network trouble is worth another try; our own mistakes (bad URL, protocol misuse, bad TLS) and a cancelled
+    run are not. A passed deadline (bounds.DeadlineExceeded) is a timeout like any other: retried while the total
+    cap allows (with the default 300 s deadline, a first expiry has used the cap up)."""
+    if isinstance(exc, Aborted | httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
         return False
     if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return False
@@ -73,7 +78,9 @@ def error_is_retryable(exc: BaseException) -> bool:
 def may_have_arrived(result: httpx.Response | BaseException) -> bool:
     """True when the registry may have stored the file although we saw a failure: 5xx, or lost after sending.
 
-    A refused or timed-out connection never carried the body; a 429 is a refusal before processing.
+    A refused or timed-out connection never carried the body; a 429 is a refusal before processing. A deadline that
+    passed while connecting (bounds.ConnectDeadlineExceeded, a ConnectTimeout) sent nothing either; one that passed
+    later may have left the whole file with the registry, which then answered too slowly: it may have arrived.
     """
     if isinstance(result, httpx.Response):
         return 500 <= result.status_code <= 599
@@ -149,7 +156,7 @@ def call_with_retries(
     what: str,
     *,
     settle: Callable[[httpx.Response | httpx.TransportError], T | None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = cancel.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Final[T]:
     """Call `send` until it gives a non-retryable answer or the policy gives up.

@@ -95,13 +95,14 @@ def inline(value: object, limit: int | None = None) -> str:
     return text
 
 
-def exact(value: object) -> str:
+def exact(value: object, limit: int | None = None) -> str:
     """A name as one printable line, otherwise exact: file names, paths, URLs without userinfo, index names.
 
     Not redacted: a file name or URL that happens to contain a short secret (`-p demo` and `demo-1.0.whl`) must
     be shown as it is, and holds no secret by construction (URLs are shown without their userinfo).
     """
-    return _UNPRINTABLE.sub(_escape, str(value))
+    text = _UNPRINTABLE.sub(_escape, str(value))
+    return text[:limit].rstrip() + "..." if limit is not None and len(text) > limit else text
 
 
 def has_unprintable(text: str) -> bool:

@@ -7,19 +7,20 @@ followed: a redirected POST would lose its body, so the user is told the URL to 
 With skip-existing the check URL (Simple API) is asked first: an identical file is skipped, a different one with
 the same name fails naming both hashes. Failed attempts are retried (retry.py); after one that may have stored the
 file (5xx, lost connection after sending) the check URL is asked again before retrying. Registries' "already
-exists" answers (see the facts table) are recognised and reported in the registry's own words.
+exists" answers (see the facts table) are recognised and reported in the registry's own words (answers.py); at most
+the first 64 KiB of an answer is read (bounds.py).
 
 Environment knobs (documented for tests and slow networks):
 
-- `PUBLISHER_READ_TIMEOUT` -- seconds to wait for the registry's answer (default 300).
+- `PUBLISHER_READ_TIMEOUT` -- seconds to wait for each read of the registry's answer (default 300).
+- `PUBLISHER_REQUEST_DEADLINE` -- total seconds for one request, connect to last byte read (default 300), plus
+  1 s per MiB of the file for an upload (or a download to compare hashes); see bounds.py.
 - `PUBLISHER_RETRY_BASE_DELAY` -- see retry.py.
 """
 
 from __future__ import annotations
 
-import html
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, cast
@@ -27,7 +28,9 @@ from typing import IO, TYPE_CHECKING, Literal, cast
 import httpx
 
 from publisher import USER_AGENT, safe
+from publisher.answers import is_duplicate_answer, is_identical_answer, registry_message
 from publisher.auth import client_auth
+from publisher.bounds import deadline_from
 from publisher.console import Console
 from publisher.credentials import Credentials
 from publisher.digests import Digests, file_digests
@@ -38,7 +41,7 @@ from publisher.index import Target
 from publisher.report import FileResult, human_size
 from publisher.retry import RetryPolicy, call_with_retries, describe, may_have_arrived, policy_from
 from publisher.settings import Settings
-from publisher.transport import DirectTransport, proxy_configured
+from publisher.transport import client_routing
 from publisher.urls import strip_credentials
 
 if TYPE_CHECKING:
@@ -68,65 +71,28 @@ class Outcome:
     detail: str = ""
 
 
-def registry_message(response: httpx.Response, limit: int = 400) -> str:
-    """The registry's own words: reason phrase plus the body, HTML tags stripped, whitespace collapsed.
-
-    An HTML page's <head> is dropped when it has a <body>: its <title> only repeats the <h1> (pypiserver, devpi,
-    PyPI) or names the product (Nexus), and would push the registry's sentence towards the `limit`.
-    """
-    try:
-        body = response.text
-    except (UnicodeDecodeError, httpx.ResponseNotRead):
-        body = ""
-    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S | re.I)
-    if re.search(r"<body\b", body, re.I):
-        body = re.sub(r"<head\b.*?</head>", " ", body, flags=re.S | re.I)
-    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
-    reason = response.reason_phrase or ""
-    if reason and reason.lower() not in text.lower():
-        text = f"{reason}: {text}" if text else reason
-    return safe.inline(text, limit)
-
-
-# What each registry answers to a file name it already has (see the facts file); 409 means it on every registry.
-# Nexus says "Repository does not allow updating assets" (OrientDB) or "<path>.whl cannot be updated" (H2 and
-# PostgreSQL, 3.70+); Azure's feeds say "already contains file".
-_DUPLICATE_WORDS = re.compile(
-    r"already exists|already contains file|file-name-reuse|updating asset|cannot be updated|"
-    r"has already been (?:taken|used)|overwrite",
-    re.I,
-)
-
-
-def is_duplicate_answer(status: int, message: str) -> bool:
-    """PyPI/GitLab/Nexus 400, Artifactory 403 (with their words), pypiserver/devpi/Azure 409."""
-    return status == 409 or (status in (400, 403) and bool(_DUPLICATE_WORDS.search(message)))
-
-
-def is_identical_answer(status: int, message: str) -> bool:
-    """devpi's 200 for a byte-identical re-upload to a non-volatile index: nothing was stored."""
-    return 200 <= status < 300 and "identical file" in message.lower()
-
-
 def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:
     """One client (connection pool, keep-alive) for the whole run; thread-safe for parallel uploads."""
 
-    def log_request(request: httpx.Request) -> None:
-        console.debug(f"> {request.method} {strip_credentials(str(request.url))}")
+    environ = os.environ if environ is None else environ
+
+    def log_request(request: httpx.Request) -> None:  # a URL may come from a redirect: outside text
+        console.debug(f"> {request.method} {safe.exact(strip_credentials(str(request.url)), 300)}")
 
     def log_response(response: httpx.Response) -> None:
         request = response.request
-        console.debug(f"< {response.status_code} {request.method} {strip_credentials(str(request.url))}")
+        console.debug(
+            f"< {response.status_code} {request.method} {safe.exact(strip_credentials(str(request.url)), 300)}"
+        )
 
     return httpx.Client(
-        timeout=timeout_from(os.environ if environ is None else environ),
+        timeout=timeout_from(environ),
         headers={"User-Agent": USER_AGENT},
         auth=client_auth(credentials),
         follow_redirects=False,
         event_hooks={"request": [log_request], "response": [log_response]},
-        # TLS set up at the first https request, bodies in large writes (transport.py); with a proxy configured,
-        # httpx's own transport, because httpx honours the proxy variables only with it.
-        transport=None if proxy_configured() else DirectTransport(),
+        # Every request bounded (deadline, answer size, abort_all), proxies routed as httpx would (transport.py).
+        **client_routing(deadline_from(environ)),
     )
 
 

@@ -137,7 +137,8 @@ def test_read_credentials_go_to_the_check_urls_origin_only(client: httpx.Client,
             if request.path == "/simple/demo-pkg/"
             else Response.text(404, "not found")
         )
-        checker = Checker(client, f"{index.url}/simple/", ReadAuth(("reader", "r3ad-pw"), "test"), RetryPolicy(0))
+        auth = ReadAuth(("reader", "r3ad-pw"), "test", origin=index.url)
+        checker = Checker(client, f"{index.url}/simple/", auth, RetryPolicy(0))
         found = checker.compare(dist, file_digests(dist.path), TerminalConsole())
     assert found.verdict == "identical"
     assert index.requests[0].headers.get("authorization", "").startswith("Basic ")  # the index: credentials

@@ -7,8 +7,6 @@ httpx's own transport is used so the proxy is honoured.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
@@ -17,15 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from publisher.console import TerminalConsole
 from publisher.credentials import NO_CREDENTIALS
-from publisher.transport import WRITE_SIZE, CoalescedStream, DirectTransport, proxy_configured
+from publisher.transport import WRITE_SIZE, CoalescedStream, GuardedTransport
 from publisher.upload import make_client
+from tests.support.tls import self_signed, server_context
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
@@ -84,36 +79,13 @@ def http_server() -> Iterator[_Server]:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1: (certificate PEM, key PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    directory = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def https_server(certificate: tuple[Path, Path]) -> Iterator[_Server]:
     server = _Server(("127.0.0.1", 0), _Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.socket = server_context(certificate).wrap_socket(server.socket, server_side=True)
     yield from _serve(server)
 
 
@@ -155,7 +127,7 @@ def test_plain_http_loads_no_ca_bundle(http_server: _Server, monkeypatch: pytest
 @pytest.mark.usefixtures("no_proxy")
 def test_the_http_transport_would_refuse_any_certificate() -> None:
     """Its context is never used (no TLS on http://); if it were, verification is on with nothing trusted."""
-    transport = DirectTransport()
+    transport = GuardedTransport()
     plain = transport._transport(tls=False)
     context = plain._pool._ssl_context
     assert context is not None
@@ -187,15 +159,21 @@ def test_coalesced_stream_regroups_small_writes_and_passes_big_ones() -> None:
     assert len(out) == 4  # the small parts ride with the first big chunk; the rest go as they are
 
 
-def test_a_configured_proxy_keeps_httpx_default_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_configured_proxy_gets_a_guarded_transport_and_no_proxy_hosts_go_direct(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """httpx ignores the proxy variables when given a transport: the proxies are mounted as httpx would mount them."""
     for name in _PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "localhost")  # a bypass list alone routes nothing through a proxy
-    assert not proxy_configured()
     with _client() as client:
-        assert isinstance(client._transport, DirectTransport)
+        assert isinstance(client._transport, GuardedTransport)
+        assert all(transport is None for transport in client._mounts.values())
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert proxy_configured()
     with _client() as client:
-        assert not isinstance(client._transport, DirectTransport)
-        assert any(transport is not None for transport in client._mounts.values())
+        assert isinstance(client._transport, GuardedTransport)
+        proxied = [t for t in client._mounts.values() if t is not None]
+        assert len(proxied) == 1
+        assert isinstance(proxied[0], GuardedTransport)
+        assert proxied[0].proxy is not None
+        assert str(proxied[0].proxy.url) == "http://proxy.invalid:3128"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ class CliRun:
     stdout: str
     stderr: str
     args: list[str] = field(default_factory=list)
+    max_rss: int | None = None  # peak resident memory of the run in bytes, when run with `measure=True`
+    seconds: float | None = None  # wall time of the run, when run with `measure=True`
 
     @property
     def output(self) -> str:
@@ -116,6 +120,55 @@ def _timed_out(what: str, timeout: float, exc: subprocess.TimeoutExpired) -> Ass
     )
 
 
+@dataclass(frozen=True)
+class _Finished:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    max_rss: int | None = None
+    seconds: float | None = None
+
+
+# Runs the command as its own child and writes that child's peak RSS (KiB on Linux) to the file named first. A
+# process's ru_maxrss includes the memory of the process it was spawned from, up to its exec: measured from pytest
+# it would count pytest; from this launcher (python -S, ~10 MiB) it counts only the launcher's few MiB.
+_MEASURED = """
+import os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, what: str, measure: bool) -> _Finished:
+    """Run to completion; with `measure`, also the command's peak RSS (see _MEASURED) and its wall time."""
+    if not measure:
+        try:
+            done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise _timed_out(what, timeout, exc) from None
+        return _Finished(done.returncode, done.stdout, done.stderr)
+    with tempfile.TemporaryDirectory(prefix="measured-") as scratch:
+        rss_file = Path(scratch) / "max_rss"
+        launcher = [sys.executable, "-S", "-c", _MEASURED, str(rss_file), *argv]
+        started = time.monotonic()
+        process = subprocess.Popen(
+            launcher, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the launcher and the command: a session of their own
+            stdout, stderr = process.communicate()
+            raise _timed_out(what, timeout, subprocess.TimeoutExpired(argv, timeout, stdout, stderr)) from None
+        seconds = time.monotonic() - started
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+        return _Finished(process.returncode, stdout, stderr, int(rss_file.read_text()) * scale, seconds)
+
+
 def run_action(
     workspace: Path,
     inputs: Mapping[str, str],
@@ -123,14 +176,64 @@ def run_action(
     *,
     entrypoint: Path = ENTRYPOINT,
     timeout: float = DEFAULT_TIMEOUT,
+    measure: bool = False,
 ) -> ActionRun:
     """Run `python entrypoint.py` in `workspace` the way the Actions runner starts the container.
 
     Each input becomes `INPUT_<NAME>` (upper-cased, hyphens kept: `INPUT_PACKAGES-DIR`), as the runner does. The
-    GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files are read back into `outputs` and `summary`.
+    GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files are read back into `outputs` and `summary`. With `measure`, the
+    run's peak memory and wall time are recorded (`max_rss`, `seconds`).
     """
-    with start_action(workspace, inputs, env, entrypoint=entrypoint) as running:
-        return running.wait(timeout)
+    with _runner_files(workspace, inputs, env) as (full_env, files):
+        argv = [sys.executable, str(entrypoint)]
+        result = _run(argv, workspace, full_env, timeout, "the action", measure)
+        return _action_run(result.returncode, result.stdout, result.stderr, argv, full_env, files, result)
+
+
+def _action_run(
+    code: int,
+    stdout: bytes,
+    stderr: bytes,
+    argv: list[str],
+    env: dict[str, str],
+    files: Path,
+    measured: _Finished | None = None,
+) -> ActionRun:
+    return ActionRun(
+        returncode=code,
+        stdout=_text(stdout),
+        stderr=_text(stderr),
+        args=argv,
+        max_rss=measured.max_rss if measured else None,
+        seconds=measured.seconds if measured else None,
+        outputs=parse_file_commands((files / "github_output").read_text(encoding="utf-8")),
+        summary=(files / "step_summary").read_text(encoding="utf-8"),
+        env=env,
+    )
+
+
+@contextmanager
+def _runner_files(
+    workspace: Path, inputs: Mapping[str, str], env: Mapping[str, str] | None
+) -> Iterator[tuple[dict[str, str], Path]]:
+    """The environment the runner gives a container step, and the folder of its output and summary files."""
+    with tempfile.TemporaryDirectory(prefix="action-run-") as scratch:
+        root = Path(scratch)
+        home, runner_temp = root / "home", root / "runner-temp"
+        home.mkdir()
+        runner_temp.mkdir()
+        (root / "github_output").touch()
+        (root / "step_summary").touch()
+        github = {
+            "GITHUB_ACTIONS": "true",
+            "CI": "true",
+            "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_OUTPUT": str(root / "github_output"),
+            "GITHUB_STEP_SUMMARY": str(root / "step_summary"),
+            "RUNNER_TEMP": str(runner_temp),
+        }
+        inputs_env = {f"INPUT_{name.upper()}": value for name, value in inputs.items()}
+        yield base_env(home, {**github, **inputs_env, **(env or {})}), root
 
 
 class RunningAction:
@@ -145,18 +248,9 @@ class RunningAction:
         except subprocess.TimeoutExpired as exc:
             self.process.kill()
             stdout, stderr = self.process.communicate()
-            raise _timed_out(
-                "the action", timeout, subprocess.TimeoutExpired(exc.cmd, timeout, stdout, stderr)
-            ) from None
-        return ActionRun(
-            returncode=self.process.returncode,
-            stdout=_text(stdout),
-            stderr=_text(stderr),
-            args=self.argv,
-            outputs=parse_file_commands((self._files / "github_output").read_text(encoding="utf-8")),
-            summary=(self._files / "step_summary").read_text(encoding="utf-8"),
-            env=self.env,
-        )
+            expired = subprocess.TimeoutExpired(exc.cmd, timeout, stdout, stderr)
+            raise _timed_out("the action", timeout, expired) from None
+        return _action_run(self.process.returncode, stdout, stderr, self.argv, self.env, self._files)
 
 
 @contextmanager
@@ -164,28 +258,11 @@ def start_action(
     workspace: Path, inputs: Mapping[str, str], env: Mapping[str, str] | None = None, *, entrypoint: Path = ENTRYPOINT
 ) -> Iterator[RunningAction]:
     """Start the action as `run_action` does, without waiting: for tests that signal it while it runs."""
-    with tempfile.TemporaryDirectory(prefix="action-run-") as scratch:
-        root = Path(scratch)
-        home, runner_temp = root / "home", root / "runner-temp"
-        home.mkdir()
-        runner_temp.mkdir()
-        output_file, summary_file = root / "github_output", root / "step_summary"
-        output_file.touch()
-        summary_file.touch()
-        github = {
-            "GITHUB_ACTIONS": "true",
-            "CI": "true",
-            "GITHUB_WORKSPACE": str(workspace),
-            "GITHUB_OUTPUT": str(output_file),
-            "GITHUB_STEP_SUMMARY": str(summary_file),
-            "RUNNER_TEMP": str(runner_temp),
-        }
-        inputs_env = {f"INPUT_{name.upper()}": value for name, value in inputs.items()}
-        full_env = base_env(home, {**github, **inputs_env, **(env or {})})
+    with _runner_files(workspace, inputs, env) as (full_env, files):
         argv = [sys.executable, str(entrypoint)]
         process = subprocess.Popen(argv, cwd=workspace, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            yield RunningAction(process, argv, full_env, root)
+            yield RunningAction(process, argv, full_env, files)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -198,17 +275,22 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    measure: bool = False,
 ) -> CliRun:
-    """Run `python -m publisher ARGS` in `cwd` with a clean environment (HOME is empty: no ~/.netrc sneaks in)."""
+    """Run `python -m publisher ARGS` in `cwd` with a clean environment (HOME is empty: no ~/.netrc sneaks in).
+
+    With `measure`, the run's peak memory and wall time are recorded (`max_rss`, `seconds`)."""
     with tempfile.TemporaryDirectory(prefix="cli-run-") as home:
         argv = [sys.executable, "-m", "publisher", *args]
-        try:
-            result = subprocess.run(
-                argv, cwd=cwd, env=base_env(Path(home), env), capture_output=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise _timed_out("the CLI", timeout, exc) from None
-        return CliRun(result.returncode, _text(result.stdout), _text(result.stderr), argv)
+        result = _run(argv, cwd, base_env(Path(home), env), timeout, "the CLI", measure)
+        return CliRun(
+            result.returncode,
+            _text(result.stdout),
+            _text(result.stderr),
+            argv,
+            max_rss=result.max_rss,
+            seconds=result.seconds,
+        )
 
 
 def pip_install(simple_url: str, requirement: str, target_dir: Path, *, timeout: float = DEFAULT_TIMEOUT) -> Path:

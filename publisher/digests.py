@@ -61,7 +61,7 @@ class VerifiedReader:
         self, file: IO[bytes], expected: Digests, size: int, progress: Callable[[int], None] | None = None
     ) -> None:
         self._file, self._expected, self._size, self._progress = file, expected, size, progress
-        self._sha256, self._blake2 = _hashers()
+        self._sha256 = hashlib.sha256()  # one hash is enough: equal sha256, equal bytes, so equal blake2 too
         self._read = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -73,7 +73,6 @@ class VerifiedReader:
         if self._read > self._size:
             raise ChangedDuringUpload(f"it grew beyond the {self._size} bytes hashed before the upload")
         self._sha256.update(chunk)
-        self._blake2.update(chunk)
         if self._progress is not None:
             self._progress(self._read)
         return chunk
@@ -81,16 +80,16 @@ class VerifiedReader:
     def _verify(self) -> None:
         if self._read != self._size:
             raise ChangedDuringUpload(f"{self._read} bytes were read of the {self._size} hashed before the upload")
-        sent = Digests(self._sha256.hexdigest(), self._blake2.hexdigest())
-        if sent != self._expected:
+        sent = self._sha256.hexdigest()
+        if sent != self._expected.sha256:
             raise ChangedDuringUpload(
-                f"its sha256 is now {sent.sha256}, not the {self._expected.sha256} hashed before the upload"
+                f"its sha256 is now {sent}, not the {self._expected.sha256} hashed before the upload"
             )
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         position = self._file.seek(offset, whence)
         if position == 0:
-            self._sha256, self._blake2 = _hashers()
+            self._sha256 = hashlib.sha256()
             self._read = 0
         return position
 

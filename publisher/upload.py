@@ -21,7 +21,8 @@ Environment knobs (documented for tests and slow networks):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, cast
 
@@ -33,8 +34,8 @@ from publisher.auth import client_auth
 from publisher.bounds import deadline_from
 from publisher.console import Console
 from publisher.credentials import Credentials
-from publisher.digests import Digests, file_digests
-from publisher.dists import Dist
+from publisher.digests import ChangedDuringUpload, Digests, VerifiedReader, read_digests
+from publisher.dists import Dist, file_identity
 from publisher.errors import AuthenticationError, UploadError
 from publisher.form import form_fields
 from publisher.index import Target
@@ -96,54 +97,26 @@ def make_client(credentials: Credentials, console: Console, environ: Mapping[str
     )
 
 
-class ProgressFile:
-    """The dist's file object with a byte counter: httpx reads it in chunks and we log every 10%.
+def post_dist(
+    client: httpx.Client, url: str, dist: Dist, digests: Digests, file: IO[bytes], console: Console
+) -> httpx.Response:
+    """Send the form with the open file streamed as `content`, verified against `digests` as it goes (digests.py),
+    with progress lines for big files."""
+    tenths = 0
 
-    httpx needs `fileno` (Content-Length via fstat, so the body is streamed, not chunked), `seek` (it rewinds
-    before sending) and `read`; `tell` for completeness.
-    """
+    def progress(sent: int) -> None:
+        nonlocal tenths
+        done = min(10, sent * 10 // max(dist.size, 1))
+        if done > tenths:
+            tenths = done
+            console.info(f"  {sent * 100 // dist.size:3d}%  {human_size(sent)} of {human_size(dist.size)}")
 
-    def __init__(self, file: IO[bytes], total: int, report: Callable[[int, int], None]) -> None:
-        self._file = file
-        self._total = max(total, 1)
-        self._report = report
-        self._sent = 0
-        self._tenths = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._file.read(size)
-        self._sent += len(chunk)
-        tenths = min(10, self._sent * 10 // self._total)
-        if tenths > self._tenths:
-            self._tenths = tenths
-            self._report(self._sent, self._total)
-        return chunk
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        position = self._file.seek(offset, whence)
-        self._sent, self._tenths = position, position * 10 // self._total
-        return position
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def fileno(self) -> int:
-        return self._file.fileno()
-
-
-def post_dist(client: httpx.Client, url: str, dist: Dist, digests: Digests, console: Console) -> httpx.Response:
-    """Send the form with the file streamed as `content` (progress lines for big files)."""
-
-    def progress(sent: int, total: int) -> None:
-        console.info(f"  {sent * 100 // total:3d}%  {human_size(sent)} of {human_size(total)}")
-
-    with dist.path.open("rb") as file:
-        content = cast(IO[bytes], ProgressFile(file, dist.size, progress)) if dist.size > PROGRESS_MIN_SIZE else file
-        return client.post(
-            url,
-            data=form_fields(dist, digests),
-            files={"content": (dist.filename, content, "application/octet-stream")},
-        )
+    reader = VerifiedReader(file, digests, dist.size, progress if dist.size > PROGRESS_MIN_SIZE else None)
+    return client.post(
+        url,
+        data=form_fields(dist, digests),
+        files={"content": (dist.filename, cast(IO[bytes], reader), "application/octet-stream")},
+    )
 
 
 @dataclass
@@ -159,11 +132,12 @@ class _Upload:
     checker: Checker | None
     policy: RetryPolicy
     console: Console
+    file: IO[bytes]  # opened once: hashed, then sent, so the bytes sent are the bytes hashed
     earlier: str = ""  # what the earlier, possibly stored, attempt got
 
     def run(self) -> Outcome:
         final = call_with_retries(
-            lambda: post_dist(self.client, self.url, self.dist, self.digests, self.console),
+            lambda: post_dist(self.client, self.url, self.dist, self.digests, self.file, self.console),
             self.policy,
             self.console,
             f"Uploading {self.dist.filename}",
@@ -355,8 +329,8 @@ def upload_one(session: Session, dist: Dist, console: Console) -> FileResult:
     """
     settings, checker = session.settings, session.checker
     url = session.target.display_url
-    with console.group(f"Uploading {dist.filename} ({human_size(dist.size)})"):
-        digests = file_digests(dist.path)
+    with console.group(f"Uploading {dist.filename} ({human_size(dist.size)})"), _open(dist) as file:
+        digests = read_digests(file)
         if settings.print_hash:
             console.info(f"  sha256      {digests.sha256}\n  blake2b-256 {digests.blake2_256}")
         outcome = None
@@ -368,7 +342,16 @@ def upload_one(session: Session, dist: Dist, console: Console) -> FileResult:
                 outcome = Outcome("skipped", "already on the index (same sha256)")
         if outcome is None:
             upload = _Upload(
-                session.client, url, dist, digests, session.credentials, settings, checker, session.policy, console
+                session.client,
+                url,
+                dist,
+                digests,
+                session.credentials,
+                settings,
+                checker,
+                session.policy,
+                console,
+                file,
             )
             try:
                 outcome = upload.run()
@@ -377,5 +360,34 @@ def upload_one(session: Session, dist: Dist, console: Console) -> FileResult:
                     f"Could not upload {dist.filename} to {url}: {describe(exc)}",
                     hint="Check the URL and that the registry is reachable from this runner.",
                 ) from None
+            except ChangedDuringUpload as exc:
+                raise UploadError(
+                    f"{dist.filename} changed during upload: {exc}. The request was cut before its end, so the "
+                    "registry received no complete file.",
+                    hint="Something else writes to the packages directory while this step runs (a parallel build "
+                    "step, a watcher). Let it finish, rebuild, and re-run.",
+                ) from None
         console.info(f"  {outcome.status}" + (f": {outcome.detail}" if outcome.detail else ""))
         return FileResult(dist.filename, dist.size, digests.sha256, outcome.status, outcome.detail)
+
+
+@contextmanager
+def _open(dist: Dist) -> Iterator[IO[bytes]]:
+    """The dist's file, opened once for hashing and sending; still the file that was validated, or UploadError."""
+    try:
+        file = dist.path.open("rb")
+    except OSError as exc:
+        raise UploadError(
+            f"{dist.filename} could not be opened for the upload: {safe.inline(exc.strerror)}.",
+            hint="Something removed or changed the packages directory after the files were validated; rebuild and "
+            "re-run.",
+        ) from None
+    with file:
+        if dist.identity != (0, 0, 0, 0) and file_identity(os.fstat(file.fileno())) != dist.identity:
+            raise UploadError(
+                f"{dist.filename} changed after it was validated (another file, or the same one rewritten, is at "
+                f"{safe.exact(dist.path)} now). It was not uploaded.",
+                hint="Something else writes to the packages directory while this step runs (a parallel build step, "
+                "a watcher). Let it finish, rebuild, and re-run.",
+            )
+        yield file

@@ -164,23 +164,23 @@ def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | N
         return None
     except OSError as exc:
         raise ConfigError(
-            f"Cannot read {path}: {exc.strerror or type(exc).__name__}.",
+            f"Cannot read {safe.exact(path)}: {safe.inline(exc.strerror or type(exc).__name__)}.",
             hint="Fix the file's permissions, point NETRC at a readable file, or remove it.",
         ) from None
     host = hostname(chain.target.publish_url)
     entry, broken = netrcfile.lookup(netrcfile.parse(data.decode("utf-8", "surrogateescape")), host, username)
-    chain.notes += [f"The netrc entry for {host} in {path} cannot be used: {e.problem}." for e in broken]
+    chain.notes += [f"The netrc entry for {host} in {safe.exact(path)} cannot be used: {e.problem}." for e in broken]
     if entry is None or entry.login is None:
         return None
     try:
         (entry.login + (entry.password or "")).encode()
     except UnicodeEncodeError:  # bytes that are not UTF-8, kept apart by surrogateescape: not sendable as they are
         chain.notes.append(
-            f"The netrc entry for {host} in {path} (line {entry.line}) cannot be used: its login or password is "
+            f"The netrc entry for {host} in {safe.exact(path)} (line {entry.line}) cannot be used: its login or password is "
             "not UTF-8 text."
         )
         return None
-    return entry.login, entry.password or "", str(path)
+    return entry.login, entry.password or "", safe.exact(path)
 
 
 KEYRING_TIMEOUT = 60.0  # seconds; a backend waiting for an unlock prompt nobody can answer would hang the job
@@ -213,7 +213,7 @@ def _from_keyring(target: Target, username: str, username_source: str) -> str | 
             )
         except subprocess.TimeoutExpired:
             raise ConfigError(
-                f"keyring-provider `subprocess`: the `keyring` command ({command}) did not answer within "
+                f"keyring-provider `subprocess`: the `keyring` command ({safe.exact(command)}) did not answer within "
                 f"{KEYRING_TIMEOUT:g} s when asked for {asked}.",
                 hint="A keyring backend that waits for an unlock prompt hangs in CI. Use a backend that needs no "
                 "prompt (PYTHON_KEYRING_BACKEND), pass the password another way, or set keyring-provider to "
@@ -222,7 +222,7 @@ def _from_keyring(target: Target, username: str, username_source: str) -> str | 
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             raise ConfigError(
-                f"keyring-provider `subprocess`: the `keyring` command ({command}) could not be run when asking for "
+                f"keyring-provider `subprocess`: the `keyring` command ({safe.exact(command)}) could not be run when asking for "
                 f"{asked}: {reason}.",
                 hint="Check that `keyring` on PATH is the keyring command line (`pip install keyring`), or set "
                 "keyring-provider to `disabled`.",

@@ -245,6 +245,43 @@ def internal_error(console: Console, value: str) -> None:
         run.publish = original
 
 
+def check_url_pages(console: Console, value: str) -> None:
+    """A 200 from the check URL that is not a project page, in each shape, and a redirect's refusal."""
+    from publisher.existing import parse_listing
+
+    pages = [
+        ("text/plain", value),
+        ("text/html", f"<html><body><form><input type='password'>{value}</form></body></html>"),
+        ("application/json", json.dumps({"files": value})),
+        (value, "x"),
+    ]
+    for content_type, body in pages:
+        response = httpx.Response(
+            200,
+            content=body.encode("utf-8", "surrogatepass"),
+            headers={"content-type": content_type.encode("utf-8", "surrogatepass")},
+            request=httpx.Request("GET", "https://index.example/simple/x/"),
+        )
+        try:
+            parse_listing(response, "demo-pkg")
+            console.error("parsed")
+        except PublishError as exc:
+            console.error(str(exc), title=exc.title)
+
+
+def url_refusals(console: Console, value: str) -> None:
+    """A URL refused for its user info, however odd the rest of it."""
+    from publisher.index import resolve_target
+    from publisher.settings import build_settings
+
+    settings = build_settings({"publish-url": f"https://alice:pa/ss{value}@registry.example/"}, source="input")
+    try:
+        resolve_target(settings)
+        console.error("accepted")
+    except PublishError as exc:
+        console.error(str(exc), title=exc.title)
+
+
 TEMPLATES = [
     report_to_terminal,
     report_to_summary,
@@ -257,6 +294,8 @@ TEMPLATES = [
     oidc_answers,
     dist_names,
     internal_error,
+    check_url_pages,
+    url_refusals,
 ]
 
 

@@ -47,7 +47,7 @@ PRODUCED_AT_LEAST = 12
 # -- the README side ----------------------------------------------------------------------------------------------
 
 _HEADING = re.compile(r"^#### (`+)(.+?)\1\s*$")
-_STATUS = re.compile(r"^(Error|Warning) \*(.+?)\*, exit status (\d)\.")
+_STATUS = re.compile(r"^(Error|Warning) \*(.+?)\*, exit status (\d+)\.")
 _PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>")
 
 
@@ -253,7 +253,40 @@ def _plain_http(bed: Bed) -> Printed:
     return bed.cli("--publish-url", "http://registry.invalid/legacy/", "-u", "alice", "-p", "s3cret")
 
 
+@case("is ambiguous: it has an `@` after the end of its host part")
+def _ambiguous_userinfo(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", "https://alice:pa/ss@registry.invalid/legacy/")
+
+
+@case("contains whitespace or a control character")
+def _whitespace_in_a_url(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", "https://registry.invalid/leg acy/", "-u", "alice", "-p", "s3cret")
+
+
+@case("Refusing to request an OIDC token")
+def _token_request_over_http(bed: Bed) -> Printed:
+    env = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "http://token.invalid/idtoken?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "never-sent-request-token",
+    }
+    return bed.cli("--publish-url", "https://registry.invalid/legacy/", "--trusted-publishing", "always", env=env)
+
+
 # the files --------------------------------------------------------------------------------------------------------
+
+
+@case("the file name contains control characters")
+def _control_characters_in_a_name(bed: Bed) -> Printed:
+    workspace = bed.workspace(dists=False)
+    shutil.copy(bed.dists.wheel, workspace / "dist" / bed.dists.wheel.name.replace("-any", "-any\nx"))
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("is not a PEP 740 attestation")
+def _broken_attestation(bed: Bed) -> Printed:
+    workspace = bed.workspace()
+    (workspace / "dist" / f"{bed.dists.wheel.name}.publish.attestation").write_text('{"version": 1}')
+    return bed.cli("--index", INDEX, cwd=workspace)
 
 
 @case("No distributions (.whl or .tar.gz) found")
@@ -381,6 +414,13 @@ def _other_refusal(bed: Bed) -> Printed:
 @case("Could not upload")
 def _unreachable(bed: Bed) -> Printed:
     return bed.cli("--publish-url", f"{bed.nowhere}/", "-u", "alice", "-p", "s3cret", "--retries", "1")
+
+
+@case("but with <what>. Not treating this as 'file absent'")
+def _not_a_listing(bed: Bed) -> Printed:
+    fake = bed.fake(Answering(Response.text(200, "Welcome! Please sign in.")))
+    args = ["--publish-url", f"{fake.url}/", "--check-url", f"{fake.url}/simple/", "--skip-existing"]
+    return bed.cli(*args, "-u", "alice", "-p", "s3cret")
 
 
 @case("Could not check")

@@ -176,8 +176,8 @@ def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | N
         (entry.login + (entry.password or "")).encode()
     except UnicodeEncodeError:  # bytes that are not UTF-8, kept apart by surrogateescape: not sendable as they are
         chain.notes.append(
-            f"The netrc entry for {host} in {safe.exact(path)} (line {entry.line}) cannot be used: its login or password is "
-            "not UTF-8 text."
+            f"The netrc entry for {host} in {safe.exact(path)} (line {entry.line}) cannot be used: its login or "
+            "password is not UTF-8 text."
         )
         return None
     return entry.login, entry.password or "", safe.exact(path)
@@ -222,8 +222,8 @@ def _from_keyring(target: Target, username: str, username_source: str) -> str | 
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             raise ConfigError(
-                f"keyring-provider `subprocess`: the `keyring` command ({safe.exact(command)}) could not be run when asking for "
-                f"{asked}: {reason}.",
+                f"keyring-provider `subprocess`: the `keyring` command ({safe.exact(command)}) could not be run when "
+                f"asking for {asked}: {reason}.",
                 hint="Check that `keyring` on PATH is the keyring command line (`pip install keyring`), or set "
                 "keyring-provider to `disabled`.",
             ) from None

@@ -6,7 +6,7 @@
 4. `user:pass@` in the publish URL
 5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host (read leniently: netrcfile.py)
 6. keyring, when `keyring-provider: subprocess` and a username is known
-7. trusted publishing (OIDC), see oidc.py
+7. trusted publishing (OIDC), see trusted_publishing.py
 
 Every value found is masked before anything else is printed. When nothing is found the error lists every
 name that was looked at, in this order, so users can see which variable they misspelled.
@@ -14,7 +14,8 @@ name that was looked at, in this order, so users can see which variable they mis
 Credentials belong to origins (scheme, host, port; urls.origin). The upload credentials are bound to the publish
 URL's origin (`Credentials.origin`, enforced per request by auth.client_auth) and lent to the check URL only on that
 same origin; UV_INDEX_<NAME>_USERNAME / _PASSWORD belong to the named index's `url` and `publish-url` origins, as in
-uv, and are used for uploading or reading only there. A minted trusted-publishing token goes to the publish URL only.
+uv, and are used for uploading or reading only there. An exchanged token (trusted publishing's minted token) goes to
+the publish URL only, never to the check URL. Where the ID tokens come from: identity.py.
 """
 
 from __future__ import annotations
@@ -39,18 +40,17 @@ from publisher.urls import (
     Resolver,
     display,
     hostname,
-    is_loopback,
     origin,
     same_origin,
-    scheme,
     sends_in_clear,
     split_userinfo,
 )
 
 if TYPE_CHECKING:
-    from publisher.oidc import RenewingToken
+    from publisher.exchange import RenewingToken
 
 AuthMethod = Literal["trusted-publishing", "token", "password", "keyring", "netrc", "none"]
+EXCHANGED = {"trusted-publishing": "trusted-publishing tokens"}
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the username PyPI expects with API tokens
 
 
@@ -62,7 +62,7 @@ class Credentials:
     password: str | None = field(repr=False)
     method: AuthMethod
     source: str
-    renewal: RenewingToken | None = field(default=None, repr=False, compare=False)  # trusted publishing only
+    renewal: RenewingToken | None = field(default=None, repr=False, compare=False)  # exchanged tokens only
     origin: str = ""  # scheme://host[:port] of the publish URL: the one origin the client sends them to
 
     @property
@@ -365,11 +365,11 @@ def index_origin_note(target: Target, names: str, what: str, url: str) -> str:
 def _fork_explanation(environ: Mapping[str, str]) -> tuple[str, str] | None:
     """A fork pull request has no OIDC token whatever the workflow says: the one case worth explaining when
     `automatic` finds no token (otherwise a missing token just means trusted publishing was not set up)."""
-    if not environ.get("GITHUB_EVENT_PATH"):  # not in Actions: nothing to read, and no reason to import oidc
+    if not environ.get("GITHUB_EVENT_PATH"):  # not in Actions: nothing to read, and no reason to import identity
         return None
-    from publisher import oidc
+    from publisher import identity
 
-    return oidc.fork_explanation(environ)
+    return identity.fork_explanation(environ)
 
 
 def _trusted_publishing(
@@ -381,45 +381,23 @@ def _trusted_publishing(
     *,
     required: bool = True,
 ) -> Credentials | None:
-    from publisher import oidc
+    from publisher import identity, trusted_publishing
+    from publisher.exchange import RenewingToken
 
-    if not oidc.available(environ):
+    if not trusted_publishing.available(environ, required=required):
         if required:
-            raise oidc.missing_permission_error(environ)
+            raise trusted_publishing.missing_permission_error(environ)
         return None
-    refuse_insecure_token_request(environ)
+    identity.prepare(environ, trusted_publishing.PURPOSE, console)  # before any request: the request URL is https
 
-    def exchange() -> tuple[str, float | None]:
-        token, expires = oidc.mint_token(
-            target.publish_url, environ, console, settings=settings, project_names=project_names
+    def exchange(renewal: bool = True) -> tuple[str, float | None]:
+        return trusted_publishing.mint_token(
+            target.publish_url, environ, console, settings=settings, project_names=project_names, renewal=renewal
         )
-        mask_wire_forms(Credentials(TOKEN_USERNAME, token, "trusted-publishing", ""), console)
-        return token, expires
 
-    token, expires = exchange()
-    renewal = oidc.RenewingToken(token, expires, exchange)
+    token, expires = exchange(renewal=False)
+    renewal = RenewingToken(token, expires, exchange)
     return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)", renewal)
-
-
-TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"  # noqa: S105 - a variable name, not a secret
-
-
-def refuse_insecure_token_request(environ: Mapping[str, str], resolve: Resolver | None = None) -> None:
-    """ACTIONS_ID_TOKEN_REQUEST_TOKEN is a bearer secret sent to ACTIONS_ID_TOKEN_REQUEST_URL: https only (GitHub
-    always sets an https URL), or loopback. Not even allow-insecure-http lends it to a network in clear text."""
-    url = environ.get(TOKEN_REQUEST_URL, "").strip()
-    if scheme(url) == "https" or (scheme(url) == "http" and is_loopback(url, resolve)):
-        return
-    try:
-        shown = origin(display(url)) if "://" in url else "a value that is not a URL"
-    except ValueError:
-        shown = "a URL with an invalid port"
-    raise ConfigError(
-        f"Refusing to request an OIDC token: {TOKEN_REQUEST_URL} is not an https:// URL (it points at {shown}), and "
-        "the request would carry ACTIONS_ID_TOKEN_REQUEST_TOKEN, a bearer secret, readable on the network path.",
-        hint=f"GitHub sets {TOKEN_REQUEST_URL} itself, to an https:// URL: check that no step, `env:` block or "
-        "runner configuration overrides it. Or pass other credentials and set trusted-publishing to `never`.",
-    )
 
 
 def _missing(
@@ -443,7 +421,8 @@ def _missing(
     else:
         hint = (
             f"Export {prefix}_USERNAME and {prefix}_PASSWORD, pass -u/-p, or pass --token (UV_PUBLISH_TOKEN) for an "
-            "API token. Trusted publishing works only inside a GitHub Actions job with `permissions: id-token: write`."
+            "API token. Trusted publishing works inside a GitHub Actions job with `permissions: id-token: write`, "
+            "or a GitLab CI job whose `id_tokens:` holds PYPI_ID_TOKEN (`aud: pypi`)."
         )
     if why_not_oidc and why_not_oidc[1]:
         hint += "\n" + why_not_oidc[1]
@@ -496,8 +475,8 @@ def read_auth(
             return ReadAuth((user, password), names, bound)
         if user or password:
             withheld.append(index_origin_note(target, names, "the check URL", check_url))
-    if credentials.renewal is not None:  # a trusted-publishing token is for uploading, and expires
-        withheld.insert(0, "trusted-publishing tokens are not used to read the index")
+    if credentials.renewal is not None:  # an exchanged token is for uploading, and expires
+        withheld.insert(0, f"{EXCHANGED.get(credentials.method, 'exchanged tokens')} are not used to read the index")
     elif credentials.auth is not None and same_origin(check_url, target.publish_url):
         return ReadAuth(credentials.auth, f"the upload credentials ({credentials.source})", bound)
     elif credentials.present:

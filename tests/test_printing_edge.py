@@ -186,16 +186,19 @@ def retry_warning(console: Console, value: str) -> None:
 
 def oidc_answers(console: Console, value: str) -> None:
     """The audience, GitHub's answer and the mint-token refusal, each in the index's (or GitHub's) own words."""
-    from publisher.oidc import _Exchange
+    from publisher.identity import IdToken
     from publisher.retry import RetryPolicy
+    from publisher.trusted_publishing import Minting
 
-    class Canned(_Exchange):
+    class Canned(Minting):
         """The exchange with one canned answer instead of the network."""
 
-        answer: httpx.Response
+        canned: httpx.Response
 
-        def send(self, method: str, url: str, *, what: str, shown_url: str, **kwargs: object) -> httpx.Response:
-            return self.answer
+        def send(
+            self, method: str, url: str, *, what: str, side: str, shown_url: str, **kwargs: object
+        ) -> httpx.Response:
+            return self.canned
 
     bodies = [
         _response(200, json.dumps({"audience": "x" + value})),  # never empty: an empty one is another path
@@ -203,15 +206,15 @@ def oidc_answers(console: Console, value: str) -> None:
         _response(422, json.dumps({"message": value, "errors": [{"code": value, "description": value}]})),
         _response(400, json.dumps({"errors": [{"code": "invalid-publisher", "description": value}] * 3})),
     ]
-    exchange = Canned(httpx.Client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0))
+    exchange = Canned(httpx.Client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0), {})
     for response in bodies:
-        exchange.answer = response
+        exchange.canned = response
         try:
             console.debug(f"OIDC audience: {safe.inline(exchange.audience(), 200)}")
         except PublishError as exc:
             console.error(str(exc), title=exc.title)
         try:
-            exchange.minted(response, "e30.e30.sig", [value])
+            exchange.minted(response, IdToken("e30.e30.sig", "github"), [value])
         except PublishError as exc:
             console.error(str(exc), title=exc.title)
 

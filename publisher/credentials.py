@@ -6,7 +6,8 @@
 4. `user:pass@` in the publish URL
 5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host (read leniently: netrcfile.py)
 6. keyring, when `keyring-provider: subprocess` and a username is known
-7. trusted publishing (OIDC), see trusted_publishing.py
+7. JFrog OIDC, when `jfrog-oidc-provider-name` is set: the job's ID token exchanged for a JFrog access token (jfrog.py)
+8. trusted publishing (OIDC), see trusted_publishing.py
 
 Every value found is masked before anything else is printed. When nothing is found the error lists every
 name that was looked at, in this order, so users can see which variable they misspelled.
@@ -14,8 +15,8 @@ name that was looked at, in this order, so users can see which variable they mis
 Credentials belong to origins (scheme, host, port; urls.origin). The upload credentials are bound to the publish
 URL's origin (`Credentials.origin`, enforced per request by auth.client_auth) and lent to the check URL only on that
 same origin; UV_INDEX_<NAME>_USERNAME / _PASSWORD belong to the named index's `url` and `publish-url` origins, as in
-uv, and are used for uploading or reading only there. An exchanged token (trusted publishing's minted token) goes to
-the publish URL only, never to the check URL. Where the ID tokens come from: identity.py.
+uv, and are used for uploading or reading only there. An exchanged token (trusted publishing's minted token, a JFrog
+access token) goes to the publish URL only, never to the check URL. Where the ID tokens come from: identity.py.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ from publisher.urls import (
 if TYPE_CHECKING:
     from publisher.exchange import RenewingToken
 
-AuthMethod = Literal["trusted-publishing", "token", "password", "keyring", "netrc", "none"]
-EXCHANGED = {"trusted-publishing": "trusted-publishing tokens"}
+AuthMethod = Literal["trusted-publishing", "jfrog-oidc", "token", "password", "keyring", "netrc", "none"]
+EXCHANGED = {"trusted-publishing": "trusted-publishing tokens", "jfrog-oidc": "JFrog OIDC access tokens"}
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the username PyPI expects with API tokens
 
 
@@ -137,6 +138,8 @@ def configured_sources(settings: Settings, target: Target, environ: Mapping[str,
         found.append(f"{prefix}_USERNAME / {prefix}_PASSWORD")
     if split_userinfo(target.publish_url)[1]:
         found.append("user:pass@ in the publish URL")
+    if settings.jfrog_oidc_provider_name:
+        found.append(settings.label("jfrog-oidc-provider-name"))
     return found
 
 
@@ -248,6 +251,13 @@ def resolve_credentials(
     """
     credentials = _resolve(settings, target, environ, console, project_names)
     mask_wire_forms(credentials, console)
+    if settings.jfrog_oidc_provider_name and credentials.method != "jfrog-oidc":
+        console.warning(
+            f"{settings.label('jfrog-oidc-provider-name')} is set, but {credentials.source} came first in the "
+            "credential chain and was used: no OIDC token was exchanged at JFrog. Remove those credentials to publish "
+            "with JFrog OIDC (the check URL can still read with user info in the check URL).",
+            title="JFrog OIDC not used",
+        )
     return dataclasses.replace(credentials, origin=origin(target.publish_url)) if credentials.present else credentials
 
 
@@ -324,6 +334,9 @@ def _resolve(
         if password is not None:
             return Credentials(username, password, "keyring", f"keyring for {username_source}")
 
+    if settings.jfrog_oidc_provider_name:  # turned on by the user: no falling through to trusted publishing
+        return _jfrog_oidc(settings, target, environ, console)
+
     chain.looked_at.append("trusted publishing (trusted-publishing: " + settings.trusted_publishing + ")")
     why_not_oidc: tuple[str, str | None] | None = None  # (why, extra hint)
     if settings.trusted_publishing == "automatic":
@@ -398,6 +411,27 @@ def _trusted_publishing(
     token, expires = exchange(renewal=False)
     renewal = RenewingToken(token, expires, exchange)
     return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)", renewal)
+
+
+def _jfrog_oidc(settings: Settings, target: Target, environ: Mapping[str, str], console: Console) -> Credentials:
+    """The job's ID token exchanged at JFrog (jfrog.py) for an access token, renewed before it expires. The username
+    is the first exchange's: renewals for the same integration and mapping answer the same one."""
+    from publisher import identity, jfrog
+    from publisher.exchange import RenewingToken
+
+    cfg = jfrog.config(settings, target.publish_url)
+    assert cfg is not None  # the provider name is set
+    identity.prepare(environ, jfrog.purpose(settings), console)  # exit 2 before any request when no ID token can exist
+
+    first = jfrog.exchange(cfg, target.publish_url, environ, console, settings=settings)
+
+    def renew() -> tuple[str, float | None]:
+        grant = jfrog.exchange(cfg, target.publish_url, environ, console, settings=settings, renewal=True)
+        return grant.access_token, grant.expires
+
+    renewal = RenewingToken(first.access_token, first.expires, renew)
+    source = f"JFrog OIDC (integration `{safe.inline(cfg.provider, 200)}`)"
+    return Credentials(first.username, first.access_token, "jfrog-oidc", source, renewal)
 
 
 def _missing(

@@ -80,3 +80,9 @@ class TrustedPublishingError(TokenExchangeError):
     """PyPI-style trusted publishing (trusted_publishing.py) failed."""
 
     title = "Trusted publishing failed"
+
+
+class JFrogOidcError(TokenExchangeError):
+    """The JFrog Platform's OIDC token exchange (jfrog.py) failed."""
+
+    title = "JFrog OIDC failed"

@@ -66,6 +66,10 @@ class Settings(BaseModel):
     allow_insecure_http: Flag = Field(default=False, alias="allow-insecure-http")
     retries: int = Field(default=3, ge=0, le=10)
     parallel: int = Field(default=4, ge=1, le=32)
+    jfrog_oidc_provider_name: str | None = Field(default=None, alias="jfrog-oidc-provider-name")
+    jfrog_oidc_audience: str | None = Field(default=None, alias="jfrog-oidc-audience")
+    jfrog_project_key: str | None = Field(default=None, alias="jfrog-project-key")
+    jfrog_url: str | None = Field(default=None, alias="jfrog-url")
     working_directory: Path = Field(default=Path("."), alias="working-directory")
     front_end: Literal["action", "cli"] = Field(default="action", alias="front-end")
 
@@ -90,7 +94,7 @@ _EXPECTED = {
 }
 _FLAGS = {"skip-existing", "dry-run", "verbose", "print-hash", "verify-metadata", "allow-insecure-http"}
 _SECRETS = {"username", "password", "token"}
-_URLS = {"publish-url", "check-url"}  # shown without their user info, as everywhere
+_URLS = {"publish-url", "check-url", "jfrog-url"}  # shown without their user info, as everywhere
 
 
 def _describe(error: ErrorDetails, front_end: str) -> str:

@@ -80,12 +80,13 @@ _RUN = {"github": "workflow run", "gitlab": "pipeline"}
 
 def purpose(settings: Settings) -> Purpose:
     """The words of JFrog OIDC's messages, in the front end's spelling of its inputs."""
+    provider = safe.code(settings.jfrog_oidc_provider_name, 200)
     return Purpose(
         name="JFrog OIDC",
         activity="the JFrog OIDC token exchange",
         comment="JFrog OIDC",
-        then=f"Then map this repository to the OIDC integration `{settings.jfrog_oidc_provider_name}` in JFrog "
-        f"(an identity mapping whose claims JSON names it: {INTEGRATIONS}).",
+        then=f"Then map this repository to the OIDC integration {provider} in JFrog (an identity mapping whose claims "
+        f"JSON names it: {INTEGRATIONS}).",
         instead=f"remove {settings.label('jfrog-oidc-provider-name')} and pass a username and password "
         "(UV_INDEX_<NAME>_USERNAME / _PASSWORD) instead.",
         error=JFrogOidcError,

@@ -27,8 +27,10 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import FakeServer, Request, Response
-from tests.fakes.github_oidc import FakeGitHubOIDC
-from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
+from tests.fakes.github_oidc import ISSUER, FakeGitHubOIDC
+from tests.fakes.gitlab_oidc import FakeGitLabOIDC
+from tests.fakes.jfrog import FakeJFrog, IdentityMapping, Integration
+from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publisher
 from tests.support.builders import Dists, build_project, make_workspace
 from tests.support.runner import run_action, run_cli
 from tests.support.servers import PypiServer, free_port
@@ -496,6 +498,96 @@ def _trusted_publishing_over_http(bed: Bed) -> Printed:
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "never-sent-request-token",
     }
     return bed.cli("--publish-url", "http://registry.invalid/legacy/", "--trusted-publishing", "always", env=env)
+
+
+@case("but this GitLab CI job has no")
+def _gitlab_without_id_token(bed: Bed) -> Printed:
+    gitlab = FakeGitLabOIDC()
+    bed.fake(gitlab)
+    index = FakeTrustedIndex(gitlab.public_key, publisher=GitLabPublisher(), gitlab_key=gitlab.public_key)
+    bed.fake(index)
+    args = ["--publish-url", index.upload_url, "--trusted-publishing", "always"]
+    return bed.cli(*args, env={"GITLAB_CI": "true"})
+
+
+# JFrog OIDC ---------------------------------------------------------------------------------------------------------
+
+PROVIDER = "github-oidc"
+
+
+def _jfrog(bed: Bed, *, audience: str | None = None) -> tuple[FakeGitHubOIDC, FakeJFrog]:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    mapping = IdentityMapping("octo-repo", {"repository": "octo-org/octo-repo"})
+    platform = FakeJFrog({PROVIDER: Integration(ISSUER, github.jwks_url, [mapping], audience)})
+    bed.fake(platform)
+    return github, platform
+
+
+def _jfrog_action(bed: Bed, platform_url: str, env: dict[str, str], **inputs: str) -> Printed:
+    return bed.action(
+        bed.workspace(),
+        {"publish-url": platform_url, "jfrog-oidc-provider-name": PROVIDER, "retries": "0", **inputs},
+        env,
+    )
+
+
+@case("JFrog OIDC needs an OpenID Connect (OIDC) token from GitHub")
+def _jfrog_without_id_token(bed: Bed) -> Printed:
+    return _jfrog_action(bed, f"{bed.nowhere}/artifactory/api/pypi/pypi-local", NO_OIDC)
+
+
+@case("OIDC token for an access token")
+def _jfrog_refused(bed: Bed) -> Printed:
+    github, platform = _jfrog(bed)
+    return _jfrog_action(bed, platform.upload_url, github.env, **{"jfrog-oidc-provider-name": "github-odic"})
+
+
+@case("refused the OIDC token for the integration")
+def _jfrog_audience(bed: Bed) -> Printed:
+    github, platform = _jfrog(bed, audience="jfrog-github")
+    return _jfrog_action(bed, platform.upload_url, github.env, **{"jfrog-oidc-audience": "jfrog"})
+
+
+@case("answered the OIDC token exchange")
+def _jfrog_unexpected(bed: Bed) -> Printed:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    old = bed.fake(Answering(Response(404, b"<html>Not Found</html>", {"Content-Type": "text/html"})))
+    return _jfrog_action(bed, f"{old.url}/artifactory/api/pypi/pypi-local", github.env)
+
+
+@case("for the JFrog OIDC token exchange after")
+def _jfrog_unreachable(bed: Bed) -> Printed:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    return _jfrog_action(bed, f"{bed.nowhere}/artifactory/api/pypi/pypi-local", github.env)
+
+
+@case("needs to know the audience of the ID token in GitLab CI")
+def _jfrog_gitlab_without_audience(bed: Bed) -> Printed:
+    env = {"GITLAB_CI": "true", "JFROG_ID_TOKEN": "never-read", "JFROG_OIDC_PROVIDER_NAME": PROVIDER}
+    return bed.cli("--publish-url", f"{bed.nowhere}/artifactory/api/pypi/pypi-local", env=env)
+
+
+@case("Refusing the JFrog OIDC token exchange over plain http")
+def _jfrog_over_http(bed: Bed) -> Printed:
+    args = [
+        "--publish-url",
+        "https://registry.invalid/artifactory/api/pypi/local",
+        "--jfrog-url",
+        "http://jfrog.invalid",
+    ]
+    return bed.cli(*args, "--jfrog-oidc-provider-name", PROVIDER)
+
+
+@case("segment to take the JFrog Platform's URL from")
+def _jfrog_url_not_derived(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", "https://registry.invalid/pypi/local/", "--jfrog-oidc-provider-name", PROVIDER)
+
+
+@case("came first in the credential chain")
+def _jfrog_not_used(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    return bed.cli("--index", INDEX, "--jfrog-oidc-provider-name", PROVIDER, cwd=workspace, env=bed.creds())
 
 
 # -- the tests ----------------------------------------------------------------------------------------------------

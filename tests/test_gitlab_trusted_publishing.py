@@ -14,7 +14,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes.github_oidc import FakeGitHubOIDC
 from tests.fakes.gitlab_oidc import FakeGitLabOIDC, default_claims
 from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publisher
 from tests.support.builders import build_sdist, build_wheel
@@ -142,15 +141,6 @@ def test_a_github_publisher_does_not_match_a_gitlab_token(
         run = _publish(index, workspace, gitlab.env(PYPI_ID_TOKEN="pypi"))
         assert run.returncode == 1, run.output
         assert "invalid-publisher" in run.stderr
-
-
-def test_on_github_the_github_token_is_used_even_with_gitlab_variables(gitlab: FakeGitLabOIDC, workspace: Path) -> None:
-    """GitHub first, as `id` and uv look: a GitHub job that happens to carry GITLAB_CI still uses GitHub's token."""
-    with FakeGitHubOIDC() as github, FakeTrustedIndex(github.public_key, gitlab_key=gitlab.public_key) as index:
-        env = {**gitlab.env(PYPI_ID_TOKEN="pypi"), **github.env, "GITHUB_ACTIONS": "true"}
-        run = _publish(index, workspace, env)
-        assert run.returncode == 0, run.output
-        assert index.mint_claims[0]["iss"] == "https://token.actions.githubusercontent.com"
 
 
 # -- the fake index verifies a GitLab token as PyPI does ---------------------------------------------------------------

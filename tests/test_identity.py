@@ -105,3 +105,14 @@ def test_an_insecure_request_url_is_refused_before_any_request() -> None:
     with pytest.raises(Exception, match="Refusing to request an OIDC token") as info:
         identity.id_token("sigstore", env, RecordingConsole(), settings=SETTINGS, purpose=SIGNING)
     assert "Or sign elsewhere." in str(info.value)
+
+
+def test_github_comes_first_then_gitlab(github: FakeGitHubOIDC) -> None:
+    """As `id` and uv look: a GitHub job that happens to carry GITLAB_CI still gets GitHub's token."""
+    with FakeGitLabOIDC() as gitlab:
+        both = {**gitlab.env(SIGSTORE_ID_TOKEN="sigstore"), **github.env}
+        assert identity.source(both) == "github"
+        assert identity.source(gitlab.env()) == "gitlab"
+        assert identity.source({"GITLAB_CI": ""}) is None
+        token = identity.id_token("sigstore", both, RecordingConsole(), settings=SETTINGS, purpose=SIGNING)
+        assert (token.source, token.value) == ("github", github.issued[-1])

@@ -645,6 +645,8 @@ def test_gitlab_variables_are_named_as_id_names_them() -> None:
 
 def test_config_without_a_provider_is_none() -> None:
     assert jfrog.config(build_settings({}), "https://acme.jfrog.io/artifactory/api/pypi/r") is None
+    blank = build_settings({"jfrog-oidc-provider-name": "  ", "jfrog-oidc-audience": ""}, source="cli")
+    assert jfrog.config(blank, "https://acme.jfrog.io/artifactory/api/pypi/r") is None
     settings = build_settings({"jfrog-oidc-provider-name": "p", "jfrog-url": "http://127.0.0.1:8081/"}, source="cli")
     cfg = jfrog.config(settings, "https://acme.jfrog.io/artifactory/api/pypi/r")
     assert cfg is not None

@@ -297,7 +297,8 @@ class JFrogExchange(Exchange):
             self.expires = expires
             return Grant(username, access_token, expires)
         errors = payload.get("errors") if isinstance(payload, dict) else None
-        if response.status_code == 200 or not isinstance(errors, list) or not errors or response.status_code >= 500:
+        final = response.status_code == 429 or response.status_code >= 500  # after the retries: not a refusal
+        if response.status_code == 200 or not isinstance(errors, list) or not errors or final:
             detail = "no access token in the answer" if response.status_code == 200 else body_detail(response)
             message = _UNEXPECTED.format(
                 platform=self.config.platform_url,
@@ -316,7 +317,7 @@ class JFrogExchange(Exchange):
         provider = safe.code(self.config.provider, 200)
         names = {"platform": self.config.platform_url, "status": status_of(response), "reasons": listed}
         short_reasons = "; ".join(f"{code}: {words}" for code, words in reasons)
-        if any("audience" in words.lower() for _, words in reasons):
+        if any("invalid audience" in words.lower() for _, words in reasons):  # JFrog's documented words
             audience = self.config.audience
             setting = self.settings.label("jfrog-oidc-audience")
             asked = (

@@ -307,3 +307,14 @@ def test_dry_run_signs_nothing(
     assert run.returncode == 0, run.output
     assert stack.fulcio.issued == []
     assert stack.rekor.entries == []
+
+
+def test_a_token_from_another_repository_than_the_job_does_not_verify(
+    github: FakeGitHubOIDC, stack: SigstoreStack, index: FakeTrustedIndex, workspace: Path
+) -> None:
+    """The certificate must name this job's repository (GITHUB_REPOSITORY), not only whatever the token says."""
+    run = run_action(workspace, _inputs(index), _env(github, stack, GITHUB_REPOSITORY="octo-org/another-repo"))
+    assert run.returncode == 1, run.output
+    assert "does not verify: Certificate's OIDCSourceRepositoryURI does not match" in run.stdout
+    assert "Nothing was uploaded" in run.stdout
+    assert index.files == {}

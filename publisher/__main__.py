@@ -57,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
         "--no-print-hash", dest="print_hash", action="store_false", default=None, help="do not print file digests"
     )
     p.add_argument(
+        "--attestations",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="sign PEP 740 attestations with Sigstore when trusted publishing to an index that takes them "
+        "(default: on)",
+    )
+    p.add_argument(
         "--allow-insecure-http",
         action="store_true",
         default=None,

@@ -29,6 +29,7 @@ INPUTS = (
     "print-hash",
     "keyring-provider",
     "verify-metadata",
+    "attestations",
     "allow-insecure-http",
     "retries",
     "parallel",

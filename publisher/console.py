@@ -24,6 +24,7 @@ class Console(Protocol):
     def mask(self, secret: str | None) -> None: ...
     def info(self, message: str) -> None: ...
     def debug(self, message: str) -> None: ...
+    def notice(self, message: str, title: str | None = None) -> None: ...
     def warning(self, message: str, title: str | None = None) -> None: ...
     def error(self, message: str, title: str | None = None) -> None: ...
     def group(self, title: str) -> AbstractContextManager[None]: ...
@@ -62,6 +63,10 @@ class TerminalConsole:
     def debug(self, message: str) -> None:
         if self.verbose:
             print(safe.defuse(message), file=sys.stderr, flush=True)
+
+    def notice(self, message: str, title: str | None = None) -> None:
+        prefix = f"notice: {title}: " if title else "notice: "
+        print(safe.defuse(prefix + message), file=sys.stderr, flush=True)
 
     def warning(self, message: str, title: str | None = None) -> None:
         prefix = f"warning: {title}: " if title else "warning: "
@@ -113,6 +118,9 @@ class ActionsConsole:
             self._gha.echo(safe.defuse(message))
         else:
             self._gha.debug(safe.defuse(message))
+
+    def notice(self, message: str, title: str | None = None) -> None:
+        self._gha.notice(safe.defuse(message), title=title)
 
     def warning(self, message: str, title: str | None = None) -> None:
         self._gha.warning(safe.defuse(message), title=title)
@@ -181,6 +189,9 @@ class BufferedConsole:
     def debug(self, message: str) -> None:
         self._record(_Call("debug", (message,)))
 
+    def notice(self, message: str, title: str | None = None) -> None:
+        self._record(_Call("notice", (message,), title))
+
     def warning(self, message: str, title: str | None = None) -> None:
         self._record(_Call("warning", (message,), title))
 
@@ -215,7 +226,7 @@ def _replay(events: list[_Event], console: Console) -> None:
         if isinstance(event, _Group):
             with console.group(event.title):
                 _replay(event.events, console)
-        elif event.method in ("warning", "error"):
+        elif event.method in ("notice", "warning", "error"):
             getattr(console, event.method)(*event.args, title=event.title)
         else:
             getattr(console, event.method)(*event.args)
@@ -262,6 +273,9 @@ class ThreadConsole:
 
     def debug(self, message: str) -> None:
         self.current.debug(message)
+
+    def notice(self, message: str, title: str | None = None) -> None:
+        self.current.notice(message, title=title)
 
     def warning(self, message: str, title: str | None = None) -> None:
         self.current.warning(message, title=title)

@@ -29,6 +29,7 @@ class Report:
     dry_run: bool = False
     results: list[FileResult] = field(default_factory=list)
     error: str | None = None
+    attested: dict[str, int | None] = field(default_factory=dict)  # file -> Rekor log index (None: its own file)
 
     def names(self, status: Status) -> list[str]:
         return [r.filename for r in self.results if r.status == status]
@@ -94,6 +95,12 @@ def summary_markdown(report: Report) -> str:
             result = r.status + (f": {safe.cell(r.detail)}" if r.detail else "")
             sha256 = f"`{r.sha256}`" if r.sha256 else ""
             lines.append(f"| {safe.cell(r.filename, name=True)} | {human_size(r.size)} | {sha256} | {result} |")
+    if report.attested:
+        lines += ["", "**Attestations (PEP 740)**", ""]
+        for name, index in report.attested.items():
+            found = safe.code(name + ".publish.attestation", name=True)
+            where = f"signed, Rekor log index {index}" if index is not None else f"uploaded from {found}"
+            lines.append(f"- {safe.code(name, name=True)}: {where}")
     if report.error:
         fence = code_fence(report.error)
         lines += ["", "**Error**", "", fence, report.error, fence]

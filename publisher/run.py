@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
-from publisher import cancel, safe
+from publisher import attestations, cancel, safe
 from publisher import report as render
 from publisher.check import check
 from publisher.console import BufferedConsole, Console, ThreadConsole
@@ -84,13 +84,19 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     _refuse_plain_http(settings, target, credentials.present)
 
     if settings.dry_run:
+        attestations.check_existing(settings, credentials, dists, router)
         for dist in dists:
             digests = file_digests(dist.path)
             report.results.append(FileResult(dist.filename, dist.size, digests.sha256, "dry run"))
         return
 
-    with make_client(credentials, router, environ) as client, cancel.uploading():
-        upload_all(open_session(client, target, credentials, settings, environ, router), dists, router, report)
+    with make_client(credentials, router, environ) as client:
+        session = open_session(client, target, credentials, settings, environ, router)
+        read = session.checker.auth if session.checker is not None else None
+        prepared = attestations.prepare(settings, target, credentials, dists, environ, router, client, read)
+        report.attested = prepared.attested
+        with cancel.uploading():
+            upload_all(session, prepared.dists, router, report)
 
 
 def upload_all(session: Session, dists: list[Dist], console: Console, report: Report) -> None:

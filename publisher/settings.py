@@ -63,6 +63,7 @@ class Settings(BaseModel):
     print_hash: Flag = Field(default=True, alias="print-hash")
     keyring_provider: KeyringProvider = Field(default="disabled", alias="keyring-provider")
     verify_metadata: Flag = Field(default=True, alias="verify-metadata")
+    attestations: Flag = True
     allow_insecure_http: Flag = Field(default=False, alias="allow-insecure-http")
     retries: int = Field(default=3, ge=0, le=10)
     parallel: int = Field(default=4, ge=1, le=32)
@@ -99,7 +100,15 @@ _EXPECTED = {
     "retries": "a whole number from 0 to 10",
     "parallel": "a whole number from 1 to 32",
 }
-_FLAGS = {"skip-existing", "dry-run", "verbose", "print-hash", "verify-metadata", "allow-insecure-http"}
+_FLAGS = {
+    "skip-existing",
+    "dry-run",
+    "verbose",
+    "print-hash",
+    "verify-metadata",
+    "allow-insecure-http",
+    "attestations",
+}
 _SECRETS = {"username", "password", "token"}
 _URLS = {"publish-url", "check-url", "jfrog-url"}  # shown without their user info, as everywhere
 

@@ -108,9 +108,14 @@ def test_attestation_symlink_out_of_the_packages_directory_is_refused(
 
 
 def test_attestation_symlink_inside_the_packages_directory_is_read(ws: Path, tripwire: Tripwire) -> None:
+    import base64
+    import hashlib
     import json
 
-    (ws / "dist" / "kept.json").write_text(json.dumps(ATTESTATION))
+    digest = hashlib.sha256((ws / "dist" / WHEEL).read_bytes()).hexdigest()
+    statement = {"subject": [{"name": WHEEL, "digest": {"sha256": digest}}]}  # current: names the wheel's sha256
+    envelope = {"statement": base64.b64encode(json.dumps(statement).encode()).decode(), "signature": "c2ln"}
+    (ws / "dist" / "kept.json").write_text(json.dumps({**ATTESTATION, "envelope": envelope}))
     _attest(ws).symlink_to(ws / "dist" / "kept.json")
     run = _run(ws, **{"dry-run": "true"})
     assert run.returncode == 0, run.output

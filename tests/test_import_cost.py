@@ -28,7 +28,20 @@ def test_help_imports_neither_httpx_nor_pydantic() -> None:
     assert not loaded & {"httpx", "httpcore", "pydantic", "pydantic_core", "packaging"}
 
 
-@pytest.mark.parametrize("heavy", ["keyring", "readme_renderer", "github_action_utils", "click", "rich", "pygments"])
+@pytest.mark.parametrize(
+    "heavy",
+    [
+        "keyring",
+        "readme_renderer",
+        "github_action_utils",
+        "click",
+        "rich",
+        "pygments",
+        "sigstore",
+        "pypi_attestations",
+        "requests",
+    ],
+)
 def test_the_upload_path_leaves_optional_modules_unimported(heavy: str) -> None:
     loaded = _modules_after("import publisher.__main__, publisher.run, publisher.upload, httpx")
     assert heavy not in loaded

@@ -6,6 +6,7 @@ parsed with the standard library's email parser (an implementation independent o
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import email.policy
 import hashlib
@@ -157,10 +158,16 @@ def test_body_is_streamed_with_content_length(recorder: Recorder, built_dists: l
 def test_attestations_sent_as_json_array(recorder: Recorder, built_dists: list[Path], tmp_path: Path) -> None:
     files = _copy_dists(built_dists, tmp_path / "dist")
     wheel = next(f for f in files if f.name.endswith(".whl"))
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": wheel.name, "digest": {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}}],
+        "predicateType": "https://docs.pypi.org/attestations/publish/v1",
+        "predicate": None,
+    }
     attestation = {
         "version": 1,
         "verification_material": {"certificate": "MIIB", "transparency_entries": [{"logIndex": "7"}]},
-        "envelope": {"statement": "c3RhdGVtZW50", "signature": "c2ln"},
+        "envelope": {"statement": base64.b64encode(json.dumps(statement).encode()).decode(), "signature": "c2ln"},
     }
     (wheel.parent / f"{wheel.name}.publish.attestation").write_text(json.dumps(attestation))
 

@@ -327,3 +327,46 @@ def test_image_size_budget() -> None:
     total, base = size(IMAGE), size(BASE_IMAGE)
     print(f"image {IMAGE}: {total / 1e6:.1f} MB = base {base / 1e6:.1f} MB + {(total - base) / 1e6:.1f} MB added")
     assert total - base <= ADDED_BYTES_BUDGET, f"the Dockerfile adds {(total - base) / 1e6:.1f} MB"
+
+
+def test_attests_with_trusted_publishing_inside_the_image(tmp_path: Path, built_dists: Dists) -> None:
+    """sigstore and pypi-attestations are installed in the image and sign there: trusted publishing to the fake
+    index, Fulcio and Rekor of the offline stack, the index verifying each attestation as PyPI does."""
+    from tests.fakes.attestation_check import pypi_check
+    from tests.fakes.github_oidc import FakeGitHubOIDC
+    from tests.fakes.sigstore_stack import SigstoreStack
+    from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
+
+    workspace = tmp_path / "checkout"
+    (workspace / "dist").mkdir(parents=True)
+    for dist in built_dists:
+        shutil.copy(dist, workspace / "dist" / dist.name)
+    with FakeGitHubOIDC() as github, SigstoreStack(github=github) as stack:
+        (workspace / "sigstore-trust.json").write_text(json.dumps(stack.trust_config), encoding="utf-8")
+        os.environ["XDG_CACHE_HOME"] = str(stack.seed_tuf_cache(tmp_path / "xdg"))  # the index fake's verifier
+        try:
+            publisher = Publisher("octo-org/octo-repo", "release.yml")
+            check = pypi_check()
+            with FakeTrustedIndex(
+                github.public_key, publisher=publisher, simple_api_version="1.3", attestation_check=check
+            ) as index:
+                runner = GitHubRunner.create(tmp_path / "runner", workspace)
+                inputs = {
+                    "publish-url": index.upload_url,
+                    "check-url": f"{index.url}/simple/",
+                    "trusted-publishing": "always",
+                }
+                env = {
+                    **github.env,
+                    "GITHUB_REPOSITORY": "octo-org/octo-repo",  # the repository the fake token names
+                    "PUBLISHER_SIGSTORE_TRUST_CONFIG": "/github/workspace/sigstore-trust.json",
+                }
+                run = runner.run(inputs, env)
+        finally:
+            os.environ.pop("XDG_CACHE_HOME", None)
+
+    assert run.returncode == 0, run.output
+    assert sorted(index.files) == sorted(d.name for d in built_dists)
+    assert all("attestations" in stored.fields for stored in index.files.values())
+    assert "Rekor log index" in run.summary
+    assert not list((workspace / "dist").glob("*.publish.attestation"))

@@ -21,6 +21,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -33,6 +34,7 @@ from tests.fakes.github_oidc import ISSUER
 from tests.fakes.gitlab_oidc import ISSUER as GITLAB_ISSUER
 
 TOKEN_LIFETIME_SECONDS = 900  # PyPI's minted tokens last 15 minutes
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class GitLabPublisher:
             and claims.get("ci_config_ref_uri") in expected
             and (self.environment is None or claims.get("environment") == self.environment)
         )
+
+
+AttestationCheck = Callable[[str, bytes, str, "Publisher"], "str | None"]  # (file, bytes, field, publisher)
 
 
 @dataclass
@@ -153,8 +158,15 @@ class FakeTrustedIndex(FakeServer):
         audience: str = "pypi",
         audience_status: int = 200,
         token_lifetime: float = TOKEN_LIFETIME_SECONDS,
+        simple_api_version: str | None = None,
+        attestation_check: AttestationCheck | None = None,
     ) -> None:
         super().__init__()
+        # PEP 740: an index that takes attestations serves Simple API version 1.3 or later (None: no Simple API).
+        self.simple_api_version = simple_api_version
+        # Verifies an upload's `attestations` field as PyPI does (see tests/fakes/attestation_check.py); None:
+        # the field is stored unchecked.
+        self.attestation_check = attestation_check
         self.token_lifetime = token_lifetime
         self.upload_tokens: list[str] = []  # the token each accepted upload was sent with
         self.issuer_key = issuer_key
@@ -185,6 +197,9 @@ class FakeTrustedIndex(FakeServer):
             return self.mint_token(request)
         if route == ("POST", "/legacy/"):
             return self.upload(request)
+        if request.method == "GET" and request.path == "/simple/" and self.simple_api_version:
+            meta = {"api-version": self.simple_api_version}
+            return Response.json(200, {"meta": meta, "projects": []}, **{"Content-Type": SIMPLE_JSON})
         return Response.text(404, "Not Found")
 
     def audience_endpoint(self) -> Response:
@@ -281,5 +296,14 @@ class FakeTrustedIndex(FakeServer):
             return Response.text(400, "The digest supplied does not match a digest calculated from the uploaded file.")
         if content.filename in self.files:
             return Response.text(400, f"File already exists ('{content.filename}').")
+        if "attestations" in fields and self.attestation_check is not None:
+            problem = self.attestation_check(content.filename, content.content, one("attestations"), self.publisher)
+            if problem is not None:  # PyPI's words (warehouse/forklift/legacy.py, attestations/services.py)
+                reason = f"Invalid attestations supplied during upload: {problem}"
+                return Response(
+                    400,
+                    json.dumps({"message": reason, "code": f"400 {reason}"}).encode(),
+                    {"Content-Type": "application/json"},
+                )
         self.files[content.filename] = StoredFile(content.filename, content.content, fields)
         return Response.text(200, "OK")

@@ -64,6 +64,17 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retries", type=int, help="retries after transport errors, 5xx and 429 (default 3)")
     p.add_argument("--parallel", type=int, help="wheels uploaded at once (default 4, 1 = sequential)")
+    p.add_argument(
+        "--verify-published",
+        action="store_true",
+        default=None,
+        help="after each upload, confirm that the check URL lists the file with its sha256",
+    )
+    p.add_argument(
+        "--confirm-timeout",
+        type=float,
+        help="seconds to wait for an accepted upload to be stored and listed (default 300)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", default=None, help="log each HTTP request")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p

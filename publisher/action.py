@@ -32,6 +32,8 @@ INPUTS = (
     "allow-insecure-http",
     "retries",
     "parallel",
+    "verify-published",
+    "confirm-timeout",
 )
 SECRET_INPUTS = ("password", "token")
 URL_INPUTS = ("publish-url", "check-url")

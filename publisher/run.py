@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import TYPE_CHECKING
+from typing import cast
 
 from publisher import cancel, safe
 from publisher import report as render
@@ -20,15 +20,12 @@ from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
 from publisher.digests import file_digests
 from publisher.dists import Dist, collect
-from publisher.errors import ConfigError, PublishError
+from publisher.errors import ConfigError, NotPublishedError, PublishError
 from publisher.index import Target, resolve_target
-from publisher.report import FileResult, Report
+from publisher.report import FileResult, Report, Status, human_size
 from publisher.settings import Settings
 from publisher.upload import Session, make_client, open_session, upload_one
 from publisher.urls import display, sends_in_clear, userinfo_secrets
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 
 _SECRET_ENV = re.compile(
     r"^(UV_INDEX_.+_PASSWORD|UV_PUBLISH_PASSWORD|UV_PUBLISH_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN)$"
@@ -64,12 +61,23 @@ def _refuse_plain_http(settings: Settings, target: Target, has_credentials: bool
         )
 
 
+def _refuse_verify_without_check_url(settings: Settings, target: Target) -> None:
+    if settings.verify_published and target.check_url is None:
+        raise ConfigError(
+            f"{settings.turned_on('verify-published')} needs a check URL (the index's Simple API) to confirm uploads "
+            f"on, and none is set for {target.display_url}.",
+            hint=f"Set {settings.label('check-url')} to the index's Simple API (e.g. https://host/simple/), or use "
+            f"{settings.label('index')} with an index whose `url` is its Simple API; or turn verify-published off.",
+        )
+
+
 def publish(settings: Settings, environ: Mapping[str, str], console: Console, report: Report) -> None:
     """Run the pipeline, filling `report` as it goes; raise PublishError on the first failure."""
     mask_environment(settings, environ, console)
     target = resolve_target(settings)
     mask_urls((target.publish_url, target.check_url), console)  # the index's URLs, from pyproject.toml or uv.toml
     report.publish_url, report.index_name = target.display_url, target.index_name
+    _refuse_verify_without_check_url(settings, target)
 
     dists = collect(settings, console)
     if settings.verify_metadata:
@@ -93,10 +101,10 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
 
 
 def upload_all(session: Session, dists: list[Dist], console: Console, report: Report) -> None:
-    """Wheels first (`parallel` at a time), then sdists only once every wheel is up, as uv orders them.
+    """Wheels first (`parallel` at a time), then sdists only once every wheel is stored, as uv orders them.
 
-    On the first failure nothing new is started, uploads in flight finish, the rest are `not uploaded`, every
-    file is reported in dist order, and the first error (in dist order) is re-raised.
+    On the first failure nothing new is started, uploads and confirmations in flight finish, the rest are
+    `not uploaded`, every file is reported in dist order, and the first error (in dist order) is re-raised.
     """
     wheels = [d for d in dists if d.filetype == "bdist_wheel"]
     sdists = [d for d in dists if d.filetype != "bdist_wheel"]
@@ -105,13 +113,21 @@ def upload_all(session: Session, dists: list[Dist], console: Console, report: Re
         outcomes = _upload_batch(session, batch, console)
         cancelled = cancel.requested()
         for dist, outcome in zip(batch, outcomes, strict=True):
-            report.results.append(outcome if isinstance(outcome, FileResult) else _unfinished(dist, outcome, cancelled))
+            report.results.append(_result(dist, outcome, cancelled))
         error = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if error is not None or cancelled:
             report.results += [_unfinished(d, None) for later in batches[number + 1 :] for d in later]
             cancel.check()  # a cancelled run says so, rather than quoting the upload its abort cut short
             assert error is not None
             raise error
+
+
+def _result(dist: Dist, outcome: _Outcome, cancelled: bool) -> FileResult:
+    if isinstance(outcome, FileResult):
+        return outcome
+    if isinstance(outcome, NotPublishedError):  # accepted, not stored / not confirmed: its own status
+        return FileResult(dist.filename, dist.size, outcome.sha256, cast(Status, outcome.status), outcome.detail)
+    return _unfinished(dist, outcome, cancelled)
 
 
 def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False) -> FileResult:
@@ -124,56 +140,85 @@ def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False
 _Outcome = FileResult | BaseException | None  # None: never started
 
 
+def publish_one(
+    session: Session, dist: Dist, console: Console, uploaded: Callable[[], None] = lambda: None
+) -> FileResult:
+    """One dist in its log group: the upload, then `uploaded()` (its slot is free for the next upload), then the
+    confirmation that an upload the registry accepted without showing it stored is stored and listed (confirm.py)."""
+    with console.group(f"Uploading {dist.filename} ({human_size(dist.size)})"):
+        sent = upload_one(session, dist, console)
+        uploaded()
+        if isinstance(sent, FileResult):
+            return sent
+        return session.confirmer.confirm(sent, console)
+
+
+class _Job:
+    """One dist of a batch: `uploading` (holds one of the `parallel` slots), `confirming`, then `done`."""
+
+    def __init__(self, dist: Dist, buffer: BufferedConsole) -> None:
+        self.dist = dist
+        self.buffer = buffer
+        self.phase = "uploading"
+        self.outcome: _Outcome = None
+
+
 def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list[_Outcome]:
-    """Upload one batch, returning an outcome per dist in batch order; output is replayed in that order."""
-    outcomes: list[_Outcome] = [None] * len(batch)
-    workers = min(session.settings.parallel, len(batch))
-    if workers <= 1:  # sequential: print live, no threads
-        for position, dist in enumerate(batch):
-            if cancel.requested():
-                break
-            try:
-                outcomes[position] = upload_one(session, dist, console)
-            except Exception as exc:
-                outcomes[position] = exc
-                break
-        return outcomes
+    """Publish one batch, returning an outcome per dist in batch order.
 
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # only runs with 2+ files import it
-
+    At most `parallel` uploads run at once; a confirmation (confirm.py) runs in its dist's thread after the upload
+    has freed its slot, so waiting for one registry task never holds up the next upload. Each dist logs into its own
+    buffer, printed whole and in dist order; the first dist not yet printed is shown live (`go_live`), so the one
+    being waited for reports its progress as it goes. The batch returns once every started dist is done.
+    """
     router = console if isinstance(console, ThreadConsole) else None
     real = router.current if router is not None else console
     lock = threading.Lock()
-    buffers: dict[int, BufferedConsole] = {}
-    done: set[int] = set()
+    changed = threading.Condition()
+    jobs: list[_Job] = []
+    workers = session.settings.parallel
+
+    version = [0]  # counts the jobs' moves, so the loop never sleeps past one
+
+    def advance(job: _Job, phase: str) -> None:
+        with changed:
+            job.phase = phase
+            version[0] += 1
+            changed.notify_all()
+
+    def work(job: _Job) -> None:
+        try:
+            with router.bind(job.buffer) if router is not None else nullcontext():
+                job.outcome = publish_one(session, job.dist, job.buffer, lambda: advance(job, "confirming"))
+        except Exception as exc:
+            job.outcome = exc
+        finally:
+            advance(job, "done")
+
     printed = 0
-
-    def work(dist: Dist, buffer: BufferedConsole) -> FileResult:
-        with router.bind(buffer) if router is not None else nullcontext():
-            return upload_one(session, dist, buffer)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
-        in_flight: dict[Future[FileResult], int] = {}
-        queue = iter(range(len(batch)))
-        stopping = False
-        while True:
-            stopping = stopping or cancel.requested()
-            while not stopping and len(in_flight) < workers and (start := next(queue, None)) is not None:
-                buffers[start] = BufferedConsole(real, lock)
-                in_flight[pool.submit(work, batch[start], buffers[start])] = start
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in finished:
-                position = in_flight.pop(future)
-                error = future.exception()
-                outcomes[position] = future.result() if error is None else error
-                stopping = stopping or error is not None
-                done.add(position)
-            while printed in done:  # replay each finished upload once all before it are printed
-                buffers.pop(printed).replay()
-                printed += 1
-    return outcomes
+    stopping = False
+    while True:
+        with changed:
+            seen = version[0]
+            stopping = stopping or cancel.requested() or any(isinstance(j.outcome, BaseException) for j in jobs)
+            uploading = sum(job.phase == "uploading" for job in jobs)
+            while not stopping and uploading < workers and len(jobs) < len(batch):
+                job = _Job(batch[len(jobs)], BufferedConsole(real, lock))
+                jobs.append(job)
+                threading.Thread(target=work, args=(job,), name=f"upload-{len(jobs)}", daemon=True).start()
+                uploading += 1
+            finished = [job.phase == "done" for job in jobs]
+        while printed < len(jobs) and finished[printed]:  # each finished dist once all before it are printed
+            jobs[printed].buffer.replay()
+            printed += 1
+        if printed < len(jobs):
+            jobs[printed].buffer.go_live()
+        elif stopping or len(jobs) == len(batch):
+            break
+        with changed:
+            if version[0] == seen:
+                changed.wait(timeout=0.2)  # woken by a job's move; the timeout notices a cancellation
+    return [job.outcome for job in jobs] + [None] * (len(batch) - len(jobs))
 
 
 def finish(report: Report, console: Console) -> bool:

@@ -18,6 +18,8 @@ from publisher.urls import display
 TrustedPublishing = Literal["automatic", "always", "never"]
 KeyringProvider = Literal["disabled", "subprocess"]
 
+MAX_CONFIRM_TIMEOUT = 21600.0  # six hours, the longest a GitHub-hosted job may run
+
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -66,6 +68,10 @@ class Settings(BaseModel):
     allow_insecure_http: Flag = Field(default=False, alias="allow-insecure-http")
     retries: int = Field(default=3, ge=0, le=10)
     parallel: int = Field(default=4, ge=1, le=32)
+    verify_published: Flag = Field(default=False, alias="verify-published")
+    confirm_timeout: float = Field(
+        default=300.0, gt=0, le=MAX_CONFIRM_TIMEOUT, allow_inf_nan=False, alias="confirm-timeout"
+    )
     working_directory: Path = Field(default=Path("."), alias="working-directory")
     front_end: Literal["action", "cli"] = Field(default="action", alias="front-end")
 
@@ -87,8 +93,17 @@ _EXPECTED = {
     "keyring-provider": "one of: disabled, subprocess",
     "retries": "a whole number from 0 to 10",
     "parallel": "a whole number from 1 to 32",
+    "confirm-timeout": "a number of seconds above 0, at most 21600 (6 hours)",
 }
-_FLAGS = {"skip-existing", "dry-run", "verbose", "print-hash", "verify-metadata", "allow-insecure-http"}
+_FLAGS = {
+    "skip-existing",
+    "dry-run",
+    "verbose",
+    "print-hash",
+    "verify-metadata",
+    "allow-insecure-http",
+    "verify-published",
+}
 _SECRETS = {"username", "password", "token"}
 _URLS = {"publish-url", "check-url"}  # shown without their user info, as everywhere
 

@@ -284,8 +284,9 @@ class _Confirmation:
             if isinstance(step, Verdict):
                 return self.conclude(step)
             looks = looks + 1 if step == last else 1
-            if looks > 1:
-                self.c.sleep(max(0.0, min(poll_wait(looks - 1), self.left())))
+            if looks > 1:  # the same look again: back off, but look at the deadline and at each progress line
+                until_line = self.progress.next_at - self.elapsed()
+                self.c.sleep(max(0.0, min(poll_wait(looks - 1), self.left(), max(until_line, 0.0) or MAX_WAIT)))
             last = step
             if step == "poll task":
                 self.task = self.poll_task()
@@ -293,7 +294,7 @@ class _Confirmation:
             else:
                 self.found = self.look()
                 seen = replace(seen, listed=self.found.verdict)
-            if isinstance(decide(seen), str) and self.progress.due(self.elapsed()):
+            if isinstance(decide(replace(seen, timed_out=self.left() <= 0)), str) and self.progress.due(self.elapsed()):
                 self.console.info(
                     f"  waiting for {self.c.registry} to store {self.name}: {self.doing(seen)}, {self.elapsed():.0f} s"
                 )

@@ -17,7 +17,7 @@ import pytest
 
 from tests.fakes import FakeServer, Request, Response
 from tests.fakes.pulp import FakePulp
-from tests.support.builders import Dists, build_project, make_workspace
+from tests.support.builders import Dists, make_workspace, pulp_dists
 from tests.support.runner import ActionRun, run_action, start_action
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,15 +25,6 @@ pytestmark = pytest.mark.timeout(120)
 INDEX = "private-repo"
 CREDENTIALS = {"UV_INDEX_PRIVATE_REPO_USERNAME": "alice", "UV_INDEX_PRIVATE_REPO_PASSWORD": "pulp-password"}
 FAST = {"PUBLISHER_RETRY_BASE_DELAY": "0.01"}
-# Pulp accepts metadata versions up to 2.4 (pulp_python's SUPPORTED_METADATA_VERSIONS).
-METADATA_24 = (
-    '\n[tool.hatch.build.targets.wheel]\ncore-metadata-version = "2.4"\n'
-    '[tool.hatch.build.targets.sdist]\ncore-metadata-version = "2.4"\n'
-)
-
-
-def pulp_dists(out: Path, readme: str | None = None, version: str = "1.0.0") -> Dists:
-    return build_project(out, "demo-pkg", version, readme=readme, extra_metadata=METADATA_24)
 
 
 @pytest.fixture
@@ -260,15 +251,8 @@ def test_a_task_on_another_origin_is_never_asked(tmp_path: Path, dists: Dists) -
         assert "listed with the same sha256" in row(run, dists.wheel.name)
 
 
-class _PulpWithoutTaskPermission(FakePulp):
-    """Pulp where the uploader may not view tasks (RBAC without core.view_task)."""
-
-    def task(self, request: Request) -> Response:
-        return Response.json(403, {"detail": "You do not have permission to perform this action."})
-
-
 def test_a_task_that_cannot_be_read_falls_back_to_the_check_url(tmp_path: Path, dists: Dists) -> None:
-    with _PulpWithoutTaskPermission() as pulp:
+    with FakePulp(tasks_visible=False) as pulp:  # Pulp's RBAC without core.view_task for the uploader
         run = publish(workspace(tmp_path / "ws", pulp, [dists.wheel]), pulp=pulp)
 
         assert run.returncode == 0, run.output

@@ -29,7 +29,7 @@ from publisher.index import Target
 from publisher.settings import build_settings
 from publisher.upload import make_client, open_session, upload_one
 from tests.fakes.pulp import FakePulp
-from tests.test_async_registries import pulp_dists
+from tests.support.builders import pulp_dists
 
 pytestmark = pytest.mark.timeout(60)
 

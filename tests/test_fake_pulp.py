@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.fakes.pulp import FakePulp
-from tests.test_async_registries import pulp_dists
+from tests.support.builders import pulp_dists
 
 pytestmark = pytest.mark.timeout(60)
 

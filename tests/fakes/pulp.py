@@ -13,7 +13,8 @@ What it answers is what shared/facts/reference-behaviour.md measured, in the sha
   A file name the repository already holds is a 400 whose message is in the reason phrase (`Package <file> already
   exists in index`) with an empty body. Anything else: `202 Accepted` and `{"task": "/pulp/api/v3/tasks/<id>/"}`
   (`name_tasks=False`: a 202 with an empty body, a registry that names no task).
-- `GET /pulp/api/v3/tasks/<id>/` with the uploader's Basic credentials (another user: 403, none: 401): the task with
+- `GET /pulp/api/v3/tasks/<id>/` with the uploader's Basic credentials (another user, or everyone with
+  `tasks_visible=False` as under an RBAC policy without `core.view_task`: 403; none: 401): the task with
   pulpcore's fields (`pulp_href`, `prn`, `state`, `error`, `created_resources`, ...). Its state moves `waiting`
   -> `running` -> `completed` on the schedule (`waiting` then `running` seconds, counted from when a worker could take
   it); the file is added to the repository, so listed, at completion and never earlier. A file named in `fail` ends
@@ -112,7 +113,7 @@ class Stored:
 
 
 class FakePulp(FakeServer):
-    """Configure per test (`waiting`, `running`, `fail`, `workers`, `name_tasks`); inspect `uploads`,
+    """Configure per test (`waiting`, `running`, `fail`, `workers`, `name_tasks`, `tasks_visible`); inspect `uploads`,
     `repository`, `requests`, `simple_gets`."""
 
     def __init__(
@@ -125,6 +126,7 @@ class FakePulp(FakeServer):
         workers: bool = True,
         name_tasks: bool = True,
         fail: dict[str, str] | None = None,
+        tasks_visible: bool = True,
     ) -> None:
         super().__init__()
         self.users = users if users is not None else {"alice": "pulp-password"}
@@ -133,6 +135,7 @@ class FakePulp(FakeServer):
         self.running = running
         self.name_tasks = name_tasks
         self.fail = dict(fail or {})
+        self.tasks_visible = tasks_visible
         self.uploads: list[Upload] = []
         self.repository: dict[str, Stored] = {}
         self.simple_gets: list[tuple[str, str]] = []  # (path, "origin" | "cache") for every simple page served
@@ -310,7 +313,7 @@ class FakePulp(FakeServer):
         upload = next((u for u in self.uploads if u.task_id == task_id), None)
         if upload is None:
             return Response.json(404, {"detail": "Not found."})
-        if upload.user != user:
+        if upload.user != user or not self.tasks_visible:
             return Response.json(403, {"detail": "You do not have permission to perform this action."})
         return Response.json(200, self.task_json(upload))
 

@@ -4,6 +4,9 @@ httpx streams a file object in a multipart body chunk by chunk and sends a Conte
 file's size (fstat on its fileno), so a 500 MB wheel costs no more memory than a 1 kB one. Redirects are not
 followed: a redirected POST would lose its body, so the user is told the URL to configure instead.
 
+A 2xx is published only when it says so: a `202 Accepted`, or an answer naming a task (Pulp's `task`), comes back as
+confirm.Accepted for run.py to have confirmed (stored and listed); so does every 2xx with verify-published.
+
 With skip-existing the check URL (Simple API) is asked first: an identical file is skipped, a different one with
 the same name fails naming both hashes. Failed attempts are retried (retry.py); after one that may have stored the
 file (5xx, lost connection after sending) the check URL is asked again before retrying. Registries' "already

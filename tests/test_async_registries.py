@@ -217,6 +217,23 @@ def test_a_rerun_with_skip_existing_after_the_registry_caught_up_skips_what_it_l
         assert [u.filename for u in pulp.uploads] == [dists.wheel.name, dists.sdist.name]  # the wheel went up once
 
 
+def test_pulps_refusal_of_a_taken_name_is_read_from_its_reason_phrase(tmp_path: Path, dists: Dists) -> None:
+    """A re-run without skip-existing: Pulp answers 400 with its words in the reason phrase and an empty body."""
+    with FakePulp() as pulp:
+        root = workspace(tmp_path / "ws", pulp, [dists.wheel])
+        first = publish(root, pulp=pulp)
+        second = publish(root, pulp=pulp)
+        upload_url = pulp.upload_url
+
+    assert first.returncode == 0, first.output
+    assert second.returncode == 1, second.output
+    assert (
+        f"{dists.wheel.name} is already on {upload_url} with identical contents (sha256 {_sha256(dists.wheel)}). "
+        f"The registry said: 400 Package {dists.wheel.name} already exists in index"
+    ) in second.stdout
+    assert len(pulp.uploads) == 1  # the second upload was refused, not accepted again
+
+
 # -- the task URL and its origin -----------------------------------------------------------------------------------
 
 

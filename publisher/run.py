@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import cast
 
 from publisher import cancel, safe
 from publisher import report as render
 from publisher.check import check
+from publisher.confirm import Accepted
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
 from publisher.digests import file_digests
@@ -140,85 +141,124 @@ def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False
 _Outcome = FileResult | BaseException | None  # None: never started
 
 
-def publish_one(
-    session: Session, dist: Dist, console: Console, uploaded: Callable[[], None] = lambda: None
-) -> FileResult:
-    """One dist in its log group: the upload, then `uploaded()` (its slot is free for the next upload), then the
-    confirmation that an upload the registry accepted without showing it stored is stored and listed (confirm.py)."""
-    with console.group(f"Uploading {dist.filename} ({human_size(dist.size)})"):
-        sent = upload_one(session, dist, console)
-        uploaded()
-        if isinstance(sent, FileResult):
-            return sent
-        return session.confirmer.confirm(sent, console)
-
-
 class _Job:
-    """One dist of a batch: `uploading` (holds one of the `parallel` slots), `confirming`, then `done`."""
+    """One dist of a batch: its log buffer and, once `done`, its outcome."""
 
     def __init__(self, dist: Dist, buffer: BufferedConsole) -> None:
         self.dist = dist
         self.buffer = buffer
-        self.phase = "uploading"
+        self.done = False
         self.outcome: _Outcome = None
 
 
-def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list[_Outcome]:
-    """Publish one batch, returning an outcome per dist in batch order.
+class _Batch:
+    """One batch in flight: `parallel` upload slots, each a thread that takes the next dist itself (no hand-off per
+    file), and a thread per confirmation, so that waiting for a registry's task never holds up the next upload.
 
-    At most `parallel` uploads run at once; a confirmation (confirm.py) runs in its dist's thread after the upload
-    has freed its slot, so waiting for one registry task never holds up the next upload. Each dist logs into its own
-    buffer, printed whole and in dist order; the first dist not yet printed is shown live (`go_live`), so the one
-    being waited for reports its progress as it goes. The batch returns once every started dist is done.
+    Each dist logs into its own buffer inside its group `Uploading <file> (<size>)`; the group opens in the upload
+    slot and, for a confirmed upload, closes in the confirmation's thread. The caller's thread prints finished dists
+    whole, in dist order, and shows the first one not yet printed live (`go_live`): the one being waited for reports
+    its progress as it goes.
     """
-    router = console if isinstance(console, ThreadConsole) else None
-    real = router.current if router is not None else console
-    lock = threading.Lock()
-    changed = threading.Condition()
-    jobs: list[_Job] = []
-    workers = session.settings.parallel
 
-    version = [0]  # counts the jobs' moves, so the loop never sleeps past one
+    def __init__(self, session: Session, batch: list[Dist], console: Console) -> None:
+        self.session, self.batch = session, batch
+        self.router = console if isinstance(console, ThreadConsole) else None
+        self.real = self.router.current if self.router is not None else console
+        self.lock = threading.Lock()  # the real console's
+        self.changed = threading.Condition()  # guards everything below; notified at every move
+        self.jobs: list[_Job] = []
+        self.slots = min(session.settings.parallel, len(batch))
+        self.moves = 0
 
-    def advance(job: _Job, phase: str) -> None:
-        with changed:
-            job.phase = phase
-            version[0] += 1
-            changed.notify_all()
+    def _moved(self) -> None:
+        self.moves += 1
+        self.changed.notify_all()
 
-    def work(job: _Job) -> None:
+    def _stopping(self) -> bool:
+        """Nothing new starts after a failure (in any dist) or a cancellation."""
+        return cancel.requested() or any(isinstance(job.outcome, BaseException) for job in self.jobs)
+
+    def _claim(self) -> _Job | None:
+        with self.changed:
+            if self._stopping() or len(self.jobs) == len(self.batch):
+                return None
+            job = _Job(self.batch[len(self.jobs)], BufferedConsole(self.real, self.lock))
+            self.jobs.append(job)
+            self._moved()
+            return job
+
+    def _finish(self, job: _Job, outcome: _Outcome) -> None:
+        with self.changed:
+            job.outcome, job.done = outcome, True
+            self._moved()
+
+    def _bound(self, job: _Job) -> AbstractContextManager[None]:
+        """The HTTP client's request log (and trusted publishing's renewal) follows the dist into its buffer."""
+        return self.router.bind(job.buffer) if self.router is not None else nullcontext()
+
+    def _slot(self) -> None:
         try:
-            with router.bind(job.buffer) if router is not None else nullcontext():
-                job.outcome = publish_one(session, job.dist, job.buffer, lambda: advance(job, "confirming"))
-        except Exception as exc:
-            job.outcome = exc
+            while (job := self._claim()) is not None:
+                group = ExitStack()
+                outcome: _Outcome
+                with self._bound(job):
+                    try:
+                        group.enter_context(
+                            job.buffer.group(f"Uploading {job.dist.filename} ({human_size(job.dist.size)})")
+                        )
+                        sent = upload_one(self.session, job.dist, job.buffer)
+                    except Exception as exc:
+                        outcome = exc
+                    else:
+                        if isinstance(sent, Accepted):  # confirmed beside the next uploads (confirm.py)
+                            args = (job, sent, group)
+                            threading.Thread(target=self._confirm, args=args, name="confirm", daemon=True).start()
+                            continue
+                        outcome = sent
+                    group.close()
+                self._finish(job, outcome)
         finally:
-            advance(job, "done")
+            with self.changed:
+                self.slots -= 1
+                self._moved()
 
-    printed = 0
-    stopping = False
-    while True:
-        with changed:
-            seen = version[0]
-            stopping = stopping or cancel.requested() or any(isinstance(j.outcome, BaseException) for j in jobs)
-            uploading = sum(job.phase == "uploading" for job in jobs)
-            while not stopping and uploading < workers and len(jobs) < len(batch):
-                job = _Job(batch[len(jobs)], BufferedConsole(real, lock))
-                jobs.append(job)
-                threading.Thread(target=work, args=(job,), name=f"upload-{len(jobs)}", daemon=True).start()
-                uploading += 1
-            finished = [job.phase == "done" for job in jobs]
-        while printed < len(jobs) and finished[printed]:  # each finished dist once all before it are printed
-            jobs[printed].buffer.replay()
-            printed += 1
-        if printed < len(jobs):
-            jobs[printed].buffer.go_live()
-        elif stopping or len(jobs) == len(batch):
-            break
-        with changed:
-            if version[0] == seen:
-                changed.wait(timeout=0.2)  # woken by a job's move; the timeout notices a cancellation
-    return [job.outcome for job in jobs] + [None] * (len(batch) - len(jobs))
+    def _confirm(self, job: _Job, accepted: Accepted, group: ExitStack) -> None:
+        outcome: _Outcome
+        with self._bound(job):
+            try:
+                outcome = self.session.confirmer.confirm(accepted, job.buffer)
+            except Exception as exc:
+                outcome = exc
+            group.close()
+        self._finish(job, outcome)
+
+    def run(self) -> list[_Outcome]:
+        """Every dist's outcome in batch order (None: never started), once every started one is done."""
+        for number in range(self.slots):
+            threading.Thread(target=self._slot, name=f"upload-{number + 1}", daemon=True).start()
+        printed = 0
+        while True:
+            with self.changed:
+                seen = self.moves
+                done = [job.done for job in self.jobs]
+                idle = self.slots == 0
+            while printed < len(done) and done[printed]:  # each finished dist once all before it are printed
+                self.jobs[printed].buffer.replay()
+                printed += 1
+            if printed < len(done):
+                self.jobs[printed].buffer.go_live()
+            elif idle:
+                break
+            with self.changed:
+                if self.moves == seen:
+                    self.changed.wait(timeout=0.2)  # woken by any move; the timeout notices a cancellation
+        return [job.outcome for job in self.jobs] + [None] * (len(self.batch) - len(self.jobs))
+
+
+def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list[_Outcome]:
+    """Publish one batch (see _Batch), returning an outcome per dist in batch order."""
+    return _Batch(session, batch, console).run()
 
 
 def finish(report: Report, console: Console) -> bool:

@@ -23,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="publish-dists",
         description="Upload wheels and sdists to a named index from pyproject.toml ([[tool.uv.index]]) or PyPI.",
-        epilog="Exit status: 0 success, 1 an upload or authentication failed, 2 bad configuration or input.",
+        epilog="Exit status: 0 success, 1 an upload or authentication failed (or was accepted but not stored and "
+        "listed), 2 bad configuration or input.",
     )
     p.add_argument("files", nargs="*", help="files or globs to upload (default: dist/*)")
     p.add_argument("--index", help="name of a [[tool.uv.index]] entry (env: UV_PUBLISH_INDEX)")

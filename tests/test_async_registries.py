@@ -290,7 +290,7 @@ def test_confirmations_do_not_hold_up_the_next_upload_and_the_log_stays_in_order
         copy = tmp_path / dists.wheel.name.replace("-1.0.0-", f"-1.0.0-{tag}-")
         copy.write_bytes(dists.wheel.read_bytes())
         wheels.append(copy)
-    with FakePulp(waiting=1.5, running=0.5) as pulp:
+    with FakePulp(waiting=0.6, running=0.4) as pulp:
         run = publish(workspace(tmp_path / "ws", pulp, [*wheels, dists.sdist]), {"parallel": "1"}, pulp=pulp)
 
         assert run.returncode == 0, run.output

@@ -34,7 +34,9 @@ or an http(s) URL. It is resolved against the upload URL and followed only when 
 origin (scheme, host and port, urls.same_origin) and carries no user info. The upload client attaches the upload's
 credentials on that origin and nowhere else (auth.py), so the task is read with them; a task on any other origin is
 never asked at all: an answer from the registry (or from whatever stands in its place) must not be able to send our
-credentials, or any request, to another host. Redirects are not followed (the upload client follows none).
+credentials, or any request, to another host. Redirects are not followed (the upload client follows none). A minted
+trusted-publishing token goes to the publish URL only, so with one the task is asked without credentials (a
+registry that wants them answers 401, and the check URL decides).
 
 **Bounds.** A task answer is read up to bounds.TASK_CAP (256 KiB) and parsed with bodies.json_value. Each poll (of
 the task or the listing) is retried by the run's retry policy but never past the deadline, and its request ends at
@@ -234,6 +236,7 @@ class Confirmer:
     policy: RetryPolicy
     timeout: float
     label: Callable[[str], str]
+    task_auth: bool = True  # False for a minted trusted-publishing token: it goes to the publish URL only
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = cancel.sleep
 
@@ -328,8 +331,10 @@ class _Confirmation:
         extensions = bodies.body_limit(TASK_CAP) | bodies.within(left + POLL_GRACE)
         policy = replace(self.c.policy, total_cap=min(self.c.policy.total_cap, left))
 
+        auth = httpx.USE_CLIENT_DEFAULT if self.c.task_auth else None  # None: no Authorization at all
+
         def send() -> httpx.Response:
-            return self.c.client.get(url, headers={"Accept": "application/json"}, extensions=extensions)
+            return self.c.client.get(url, headers={"Accept": "application/json"}, extensions=extensions, auth=auth)
 
         problem = ""
         try:

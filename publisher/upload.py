@@ -328,6 +328,7 @@ class Session:
             self.policy,
             self.settings.confirm_timeout,
             self.settings.label,
+            task_auth=self.credentials.renewal is None,  # a minted token goes to the publish URL only
         )
 
 

@@ -16,6 +16,7 @@ The decision table (:func:`decide`, pure):
 
 | the task's state (last poll)          | the listing          | result                                              |
 |---------------------------------------|----------------------|-----------------------------------------------------|
+| (not polled yet)                      | -                    | poll, whatever the time                             |
 | `waiting`, `running`, `canceling`, .. | -                    | poll again; at the deadline accepted, not stored    |
 | `failed`, `canceled`, `skipped`       | -                    | accepted, not stored (the task's error)             |
 | `completed`                           | (no check URL)       | published (stored, by the task's word)              |
@@ -112,6 +113,8 @@ class Verdict:
 
 def decide(seen: Seen) -> Action | Verdict:
     """The decision table of the module docstring: what to do next, or how it ends."""
+    if seen.task == NOT_POLLED:  # asked at least once, however short the deadline
+        return "poll task"
     if seen.task is not None:
         if seen.task in ENDED:
             return Verdict(NOT_STORED, "task ended")
@@ -199,7 +202,8 @@ def parse_task(data: object) -> Task | None:
         return None
     error = data.get("error")
     description = error.get("description") if isinstance(error, dict) else error
-    return Task(state.strip().lower(), description if isinstance(description, str) else "")
+    # The state is quoted in messages (`its task is still <state>`): made printable here; a known one is unchanged.
+    return Task(safe.inline(state.strip().lower(), 60), description if isinstance(description, str) else "")
 
 
 def seconds_text(seconds: float) -> str:
@@ -273,8 +277,8 @@ class _Confirmation:
                 NOT_CONFIRMED,
                 "confirmation stopped by the cancellation; re-run with skip-existing once the registry has stored it",
                 f"{self.name} was accepted ({self.a.answer}), but the cancellation stopped its confirmation.",
-                "Re-run with skip-existing once the registry has stored it: a file listed with the same sha256 is "
-                "skipped.",
+                f"Re-run with {self.c.label('skip-existing')} once the registry has stored it: a file listed with "
+                "the same sha256 is skipped.",
             ) from None
 
     def _run(self) -> FileResult:

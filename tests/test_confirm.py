@@ -35,7 +35,12 @@ pytestmark = pytest.mark.timeout(60)
 
 # -- the decision table ---------------------------------------------------------------------------------------------
 
-PENDING = ["not polled yet", "waiting", "running", "canceling", "queued"]
+PENDING = ["waiting", "running", "canceling", "queued"]
+
+
+def test_a_task_is_polled_at_least_once_however_short_the_deadline() -> None:
+    assert decide(Seen(task="not polled yet", timed_out=True)) == "poll task"
+    assert decide(Seen(task="completed", checkable=True, timed_out=True)) == "read listing"  # and the listing read
 
 
 @pytest.mark.parametrize("state", PENDING)

@@ -23,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="publish-dists",
         description="Upload wheels and sdists to a named index from pyproject.toml ([[tool.uv.index]]) or PyPI.",
-        epilog="Exit status: 0 success, 1 an upload or authentication failed, 2 bad configuration or input.",
+        epilog="Exit status: 0 success, 1 an upload or authentication failed (or was accepted but not stored and "
+        "listed), 2 bad configuration or input.",
     )
     p.add_argument("files", nargs="*", help="files or globs to upload (default: dist/*)")
     p.add_argument("--index", help="name of a [[tool.uv.index]] entry (env: UV_PUBLISH_INDEX)")
@@ -84,6 +85,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jfrog-url",
         help="JFrog Platform base URL (default: the publish URL up to /artifactory/) (env: JFROG_URL)",
+    )
+    p.add_argument(
+        "--verify-published",
+        action="store_true",
+        default=None,
+        help="after each upload, confirm that the check URL lists the file with its sha256",
+    )
+    p.add_argument(
+        "--confirm-timeout",
+        type=float,
+        help="seconds to wait for an accepted upload to be stored and listed (default 300)",
     )
     p.add_argument("-v", "--verbose", action="store_true", default=None, help="log each HTTP request")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -37,6 +37,8 @@ INPUTS = (
     "jfrog-oidc-audience",
     "jfrog-project-key",
     "jfrog-url",
+    "verify-published",
+    "confirm-timeout",
 )
 SECRET_INPUTS = ("password", "token")
 URL_INPUTS = ("publish-url", "check-url", "jfrog-url")

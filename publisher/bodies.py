@@ -25,6 +25,7 @@ from publisher.bounds import ANSWER_CAP, size_text
 BODY_LIMIT = "publisher.body_limit"  # request extension: how many decoded bytes of the answer to read at most
 EXPECTED_SIZE = "publisher.expected_size"  # request extension: bytes the answer should hold (for the deadline)
 BODY_STATE = "publisher.body"  # response extension: the BodyState of its body
+DEADLINE = "publisher.deadline"  # request extension: seconds this request may take at most, if less than the client's
 ACCEPT_ENCODING = "gzip, deflate"
 PIECE = 64 * 1024
 
@@ -38,6 +39,18 @@ def body_limit(limit: int, *, expected: bool = False) -> dict[str, object]:
 def requested_limit(request: httpx.Request) -> int:
     limit = request.extensions.get(BODY_LIMIT)
     return limit if isinstance(limit, int) and limit >= 0 else ANSWER_CAP
+
+
+def within(seconds: float) -> dict[str, object]:
+    """A request extension shortening the client's deadline for this one request (a poll that must end with the
+    wait it belongs to); the transport keeps whichever is shorter."""
+    return {DEADLINE: max(0.0, seconds)}
+
+
+def requested_deadline(request: httpx.Request, default: float) -> float:
+    """The request's own deadline (see :func:`within`) when it is shorter than `default`."""
+    seconds = request.extensions.get(DEADLINE)
+    return min(default, float(seconds)) if isinstance(seconds, int | float) and seconds >= 0 else default
 
 
 def moved_size(request: httpx.Request) -> int:

@@ -5,6 +5,7 @@ slowly. Every request is bounded whatever it does:
 
 - **Answers** (upload answers, error pages, trusted-publishing JSON): at most `ANSWER_CAP` (64 KiB) decoded bytes are
   kept; the rest is never read. A registry's message is in its first lines.
+- **Task resources** (an asynchronous registry's upload task, confirm.py): at most `TASK_CAP` (256 KiB).
 - **Simple API listings**: at most `LISTING_CAP` (64 MiB) decoded; a bigger page is an error naming the cap
   (PyPI's largest project pages are a few MB).
 - **Downloads to compare hashes**: at most the local file's size; one byte more and the contents differ.
@@ -31,6 +32,7 @@ from collections.abc import Mapping
 import httpx
 
 ANSWER_CAP = 64 * 1024
+TASK_CAP = 256 * 1024  # a registry's task resource (Pulp's carries a traceback when it failed)
 LISTING_CAP = 64 * 1024 * 1024
 DEADLINE_ENV = "PUBLISHER_REQUEST_DEADLINE"
 DEFAULT_DEADLINE = 300.0

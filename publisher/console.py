@@ -163,10 +163,13 @@ _Event = _Call | _Group
 
 
 class BufferedConsole:
-    """Records one upload's output so concurrent uploads can be printed one whole group at a time, in dist order.
+    """Records one dist's output so concurrent uploads can be printed one whole group at a time, in dist order.
 
     `mask()` is forwarded to the real console at once (under `lock`), so a secret is registered before any line
-    that could contain it is printed; everything else waits for `replay()`, which the real console redacts.
+    that could contain it is printed; everything else waits for `replay()`, which the real console redacts. Once
+    every dist before this one is printed, `go_live()` prints what was recorded and passes later calls straight
+    through (a group still open is opened on the real console and closed when its block ends): the dist being
+    waited for shows its progress as it happens.
     """
 
     def __init__(self, target: Console, lock: threading.Lock) -> None:
@@ -175,50 +178,103 @@ class BufferedConsole:
         self._lock = lock
         self._root: list[_Event] = []
         self._stack: list[list[_Event]] = [self._root]
+        self._live = False
+        # The groups whose blocks are running: recorded (a _Group) or opened on the real console (its context).
+        self._open: list[_Group | AbstractContextManager[None]] = []
 
-    def _record(self, event: _Event) -> None:
-        self._stack[-1].append(event)
+    def _emit(self, call: _Call) -> None:
+        with self._lock:
+            if self._live:
+                _play(call, self._target)
+            else:
+                self._stack[-1].append(call)
 
     def mask(self, secret: str | None) -> None:
         with self._lock:
             self._target.mask(secret)
 
     def info(self, message: str) -> None:
-        self._record(_Call("info", (message,)))
+        self._emit(_Call("info", (message,)))
 
     def debug(self, message: str) -> None:
-        self._record(_Call("debug", (message,)))
+        self._emit(_Call("debug", (message,)))
 
     def notice(self, message: str, title: str | None = None) -> None:
-        self._record(_Call("notice", (message,), title))
+        self._emit(_Call("notice", (message,), title))
 
     def warning(self, message: str, title: str | None = None) -> None:
-        self._record(_Call("warning", (message,), title))
+        self._emit(_Call("warning", (message,), title))
 
     def error(self, message: str, title: str | None = None) -> None:
-        self._record(_Call("error", (message,), title))
+        self._emit(_Call("error", (message,), title))
 
     @contextmanager
     def group(self, title: str) -> Iterator[None]:
-        group = _Group(title)
-        self._record(group)
-        self._stack.append(group.events)
+        with self._lock:
+            if self._live:
+                real = self._target.group(title)
+                real.__enter__()
+                self._open.append(real)
+            else:
+                group = _Group(title)
+                self._stack[-1].append(group)
+                self._stack.append(group.events)
+                self._open.append(group)
         try:
             yield
         finally:
-            self._stack.pop()
+            with self._lock:
+                entry = self._open.pop()
+                if isinstance(entry, _Group):
+                    self._stack.pop()
+                else:
+                    entry.__exit__(None, None, None)
 
     def set_output(self, name: str, value: str) -> None:
-        self._record(_Call("set_output", (name, value)))
+        self._emit(_Call("set_output", (name, value)))
 
     def summary(self, markdown: str) -> None:
-        self._record(_Call("summary", (markdown,)))
+        self._emit(_Call("summary", (markdown,)))
 
     def replay(self) -> None:
         """Print everything recorded, groups included, on the real console; call from one thread at a time."""
         with self._lock:
             _replay(self._root, self._target)
-        self._root.clear()
+            self._root.clear()
+
+    def go_live(self) -> None:
+        """Print what was recorded and pass everything after it straight to the real console (see the class)."""
+        with self._lock:
+            if self._live:
+                return
+            running = {id(entry): position for position, entry in enumerate(self._open)}
+            opened: dict[int, AbstractContextManager[None]] = {}
+
+            def play(events: list[_Event]) -> None:
+                for event in events:
+                    if isinstance(event, _Group) and id(event) in running:
+                        real = self._target.group(event.title)  # still running: left open, closed by its block
+                        real.__enter__()
+                        opened[id(event)] = real
+                        play(event.events)
+                    elif isinstance(event, _Group):
+                        with self._target.group(event.title):
+                            play(event.events)
+                    else:
+                        _play(event, self._target)
+
+            play(self._root)
+            self._open = [opened.get(id(entry), entry) for entry in self._open]
+            self._root.clear()
+            self._stack = [self._root]
+            self._live = True
+
+
+def _play(call: _Call, console: Console) -> None:
+    if call.method in ("notice", "warning", "error"):
+        getattr(console, call.method)(*call.args, title=call.title)
+    else:
+        getattr(console, call.method)(*call.args)
 
 
 def _replay(events: list[_Event], console: Console) -> None:
@@ -226,10 +282,8 @@ def _replay(events: list[_Event], console: Console) -> None:
         if isinstance(event, _Group):
             with console.group(event.title):
                 _replay(event.events, console)
-        elif event.method in ("notice", "warning", "error"):
-            getattr(console, event.method)(*event.args, title=event.title)
         else:
-            getattr(console, event.method)(*event.args)
+            _play(event, console)
 
 
 class ThreadConsole:

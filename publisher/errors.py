@@ -86,3 +86,16 @@ class JFrogOidcError(TokenExchangeError):
     """The JFrog Platform's OIDC token exchange (jfrog.py) failed."""
 
     title = "JFrog OIDC failed"
+
+
+class NotPublishedError(UploadError):
+    """The registry accepted a file (a 202, a task, or a 200 under verify-published) but it was not shown to be stored
+    and listed (confirm.py). Exit 1; the file's result is `status` (`accepted, not stored` or `accepted, not
+    confirmed`) with `detail`, so the report says what became of it."""
+
+    def __init__(self, message: str, hint: str | None = None, *, status: str, detail: str, sha256: str) -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.detail = detail
+        self.sha256 = sha256
+        self.title = status[0].upper() + status[1:]  # "Accepted, not stored": the annotation names the result

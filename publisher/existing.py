@@ -1,7 +1,8 @@
 """Is this file already on the index? Ask the Simple API of the check URL and compare hashes.
 
-`{check_url}/{normalized-name}/` is requested as PEP 691 JSON with PEP 503 HTML as the fallback; a listed file
-with the same name is compared by the hash the index publishes (`hashes` in JSON, `#sha256=` in HTML), or by
+`{check_url}/{normalized-name}/` is requested as PEP 691 JSON with PEP 503 HTML as the fallback, always with
+`Cache-Control: no-cache` (a cache in front of the index must not answer with a page older than an upload); a listed
+file with the same name is compared by the hash the index publishes (`hashes` in JSON, `#sha256=` in HTML), or by
 downloading it when the index publishes none. A 404 means the project (so the file) is absent. A 401/403 is an
 error, never "absent": uv reads it as absent and went on to overwrite an Artifactory release (uv #16073).
 
@@ -21,7 +22,7 @@ A file the index lists without a hash is downloaded and hashed, reading at most 
 has: one more and the contents differ, whatever follows.
 
 One listing per project per run, shared by the upload threads (a lock per project), refreshed on demand after
-an upload whose outcome is unknown.
+an upload whose outcome is unknown, and at each look of a confirmation (confirm.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit
@@ -37,7 +38,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from packaging.utils import canonicalize_name
 
-from publisher import reads, safe
+from publisher import bodies, reads, safe
 from publisher.answers import registry_message
 from publisher.bodies import body_limit, incomplete, loads, was_cut
 from publisher.bounds import LISTING_CAP, size_text
@@ -51,6 +52,9 @@ from publisher.retry import Final, RetryPolicy, call_with_retries, describe
 from publisher.urls import strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+# A listing is asked fresh: an index's Simple API is often cached (Pulp serves it with max-age=600, CDNs keep it),
+# and a cached page says nothing about an upload made seconds ago.
+LISTING_HEADERS = {"Accept": ACCEPT, "Cache-Control": "no-cache"}
 _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
 _HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml")
 # What a link to a distribution ends with: wheels, sdists and the legacy binary formats PyPI still lists.
@@ -249,16 +253,19 @@ class Checker:
         with self._guard:
             return self._locks.setdefault(project, threading.Lock())
 
-    def listing(self, name: str, console: Console, *, fresh: bool = False) -> Listing:
-        """The project's files, fetched once per run (or again when `fresh`)."""
+    def listing(self, name: str, console: Console, *, fresh: bool = False, within: float | None = None) -> Listing:
+        """The project's files, fetched once per run (or again when `fresh`); `within`: seconds the read may take,
+        retries included (a confirmation's poll ends with its wait)."""
         project = canonicalize_name(name)
         with self._lock(project):
             if fresh or project not in self._listings:
-                self._listings[project] = self._fetch(project, console)
+                self._listings[project] = self._fetch(project, console, within)
             return self._listings[project]
 
-    def compare(self, dist: Dist, digests: Digests, console: Console, *, fresh: bool = False) -> Existing:
-        listing = self.listing(dist.name, console, fresh=fresh)
+    def compare(
+        self, dist: Dist, digests: Digests, console: Console, *, fresh: bool = False, within: float | None = None
+    ) -> Existing:
+        listing = self.listing(dist.name, console, fresh=fresh, within=within)
         found = listing.files.get(dist.filename)
         if found is None:
             return Existing("absent", listing.url)
@@ -318,8 +325,10 @@ class Checker:
             )
         return digest.hexdigest()
 
-    def _fetch(self, project: str, console: Console) -> Listing:
+    def _fetch(self, project: str, console: Console, within: float | None = None) -> Listing:
         url = project_url(self.check_url, project)
+        extensions = body_limit(LISTING_CAP) | (bodies.within(within) if within is not None else {})
+        policy = self.policy if within is None else replace(self.policy, total_cap=min(self.policy.total_cap, within))
 
         def send() -> httpx.Response:
             return reads.get(
@@ -327,12 +336,12 @@ class Checker:
                 url,
                 self.auth,
                 what="The check URL",
-                headers={"Accept": ACCEPT},
-                extensions=body_limit(LISTING_CAP),
+                headers=LISTING_HEADERS,
+                extensions=extensions,
                 same_origin_only=True,
             )
 
-        final: Final[None] = call_with_retries(send, self.policy, console, f"Checking {url}")
+        final: Final[None] = call_with_retries(send, policy, console, f"Checking {url}")
         if final.response is None:
             assert final.error is not None
             raise UploadError(

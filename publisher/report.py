@@ -9,7 +9,11 @@ from typing import Literal
 
 from publisher import safe
 
-Status = Literal["published", "skipped", "failed", "not uploaded", "dry run"]
+Status = Literal[
+    "published", "skipped", "failed", "not uploaded", "dry run", "accepted, not stored", "accepted, not confirmed"
+]
+# Accepted by the registry, yet not shown to be stored and listed (confirm.py): neither published nor skipped.
+UNSETTLED: tuple[Status, ...] = ("accepted, not stored", "accepted, not confirmed")
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,20 @@ def headline(report: Report, markdown: bool = False) -> str:
             return f"Dry run failed{' for ' + where if where else ''}: nothing was uploaded."
         return f"Dry run: {len(report.results)} file(s) validated for {where}; nothing was uploaded."
     if report.error and not published and not skipped:
-        return f"Nothing was published{' to ' + where if where else ''}."
+        return f"Nothing was published{' to ' + where if where else ''}." + _unsettled(report)
     parts = [f"Published {len(published)} file(s) to {where}"]
     if skipped:
         parts.append(f"skipped {len(skipped)} already present")
     if report.error:
         parts.append("then failed")
-    return ", ".join(parts) + f" (auth: {report.auth_method})."
+    return ", ".join(parts) + f" (auth: {report.auth_method})." + _unsettled(report)
+
+
+def _unsettled(report: Report) -> str:
+    """The counts of files the registry accepted without storing or listing them, as sentences of their own (the
+    status names hold a comma): ` Accepted, not stored: 1.`"""
+    counts = [(status, len(report.names(status))) for status in UNSETTLED]
+    return "".join(f" {status[0].upper()}{status[1:]}: {count}." for status, count in counts if count)
 
 
 def summary_markdown(report: Report) -> str:
@@ -117,8 +128,10 @@ def code_fence(text: str) -> str:
 def terminal_lines(report: Report) -> list[str]:
     names = [safe.exact(r.filename) for r in report.results]
     width = max((len(name) for name in names), default=0)
+    column = max((len(r.status) for r in report.results), default=0)
+    column = max(12, column)  # "not uploaded"; the two "accepted, ..." statuses widen it
     lines = [
-        f"  {r.status:<12} {name:<{width}}  {human_size(r.size):>10}"
+        f"  {r.status:<{column}} {name:<{width}}  {human_size(r.size):>10}"
         + (f"  {safe.inline(r.detail)}" if r.detail else "")
         for r, name in zip(report.results, names, strict=True)
     ]

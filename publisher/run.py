@@ -10,25 +10,23 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from contextlib import nullcontext
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from typing import cast
 
 from publisher import attestations, cancel, safe
 from publisher import report as render
 from publisher.check import check
+from publisher.confirm import Accepted
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
 from publisher.digests import file_digests
 from publisher.dists import Dist, collect
-from publisher.errors import ConfigError, PublishError
+from publisher.errors import ConfigError, NotPublishedError, PublishError
 from publisher.index import Target, resolve_target
-from publisher.report import FileResult, Report
+from publisher.report import FileResult, Report, Status, human_size
 from publisher.settings import Settings
 from publisher.upload import Session, make_client, open_session, upload_one
 from publisher.urls import display, sends_in_clear, userinfo_secrets
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 
 # `<AUDIENCE>_ID_TOKEN`: the ID tokens a GitLab CI job's `id_tokens:` hold (identity.py).
 _SECRET_ENV = re.compile(
@@ -65,12 +63,23 @@ def _refuse_plain_http(settings: Settings, target: Target, has_credentials: bool
         )
 
 
+def _refuse_verify_without_check_url(settings: Settings, target: Target) -> None:
+    if settings.verify_published and target.check_url is None:
+        raise ConfigError(
+            f"{settings.turned_on('verify-published')} needs a check URL (the index's Simple API) to confirm uploads "
+            f"on, and none is set for {target.display_url}.",
+            hint=f"Set {settings.label('check-url')} to the index's Simple API (e.g. https://host/simple/), or use "
+            f"{settings.label('index')} with an index whose `url` is its Simple API; or turn verify-published off.",
+        )
+
+
 def publish(settings: Settings, environ: Mapping[str, str], console: Console, report: Report) -> None:
     """Run the pipeline, filling `report` as it goes; raise PublishError on the first failure."""
     mask_environment(settings, environ, console)
     target = resolve_target(settings)
     mask_urls((target.publish_url, target.check_url), console)  # the index's URLs, from pyproject.toml or uv.toml
     report.publish_url, report.index_name = target.display_url, target.index_name
+    _refuse_verify_without_check_url(settings, target)
 
     dists = collect(settings, console)
     if settings.verify_metadata:
@@ -100,10 +109,10 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
 
 
 def upload_all(session: Session, dists: list[Dist], console: Console, report: Report) -> None:
-    """Wheels first (`parallel` at a time), then sdists only once every wheel is up, as uv orders them.
+    """Wheels first (`parallel` at a time), then sdists only once every wheel is stored, as uv orders them.
 
-    On the first failure nothing new is started, uploads in flight finish, the rest are `not uploaded`, every
-    file is reported in dist order, and the first error (in dist order) is re-raised.
+    On the first failure nothing new is started, uploads and confirmations in flight finish, the rest are
+    `not uploaded`, every file is reported in dist order, and the first error (in dist order) is re-raised.
     """
     wheels = [d for d in dists if d.filetype == "bdist_wheel"]
     sdists = [d for d in dists if d.filetype != "bdist_wheel"]
@@ -112,13 +121,21 @@ def upload_all(session: Session, dists: list[Dist], console: Console, report: Re
         outcomes = _upload_batch(session, batch, console)
         cancelled = cancel.requested()
         for dist, outcome in zip(batch, outcomes, strict=True):
-            report.results.append(outcome if isinstance(outcome, FileResult) else _unfinished(dist, outcome, cancelled))
+            report.results.append(_result(dist, outcome, cancelled))
         error = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if error is not None or cancelled:
             report.results += [_unfinished(d, None) for later in batches[number + 1 :] for d in later]
             cancel.check()  # a cancelled run says so, rather than quoting the upload its abort cut short
             assert error is not None
             raise error
+
+
+def _result(dist: Dist, outcome: _Outcome, cancelled: bool) -> FileResult:
+    if isinstance(outcome, FileResult):
+        return outcome
+    if isinstance(outcome, NotPublishedError):  # accepted, not stored / not confirmed: its own status
+        return FileResult(dist.filename, dist.size, outcome.sha256, cast(Status, outcome.status), outcome.detail)
+    return _unfinished(dist, outcome, cancelled)
 
 
 def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False) -> FileResult:
@@ -131,56 +148,124 @@ def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False
 _Outcome = FileResult | BaseException | None  # None: never started
 
 
-def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list[_Outcome]:
-    """Upload one batch, returning an outcome per dist in batch order; output is replayed in that order."""
-    outcomes: list[_Outcome] = [None] * len(batch)
-    workers = min(session.settings.parallel, len(batch))
-    if workers <= 1:  # sequential: print live, no threads
-        for position, dist in enumerate(batch):
-            if cancel.requested():
-                break
+class _Job:
+    """One dist of a batch: its log buffer and, once `done`, its outcome."""
+
+    def __init__(self, dist: Dist, buffer: BufferedConsole) -> None:
+        self.dist = dist
+        self.buffer = buffer
+        self.done = False
+        self.outcome: _Outcome = None
+
+
+class _Batch:
+    """One batch in flight: `parallel` upload slots, each a thread that takes the next dist itself (no hand-off per
+    file), and a thread per confirmation, so that waiting for a registry's task never holds up the next upload.
+
+    Each dist logs into its own buffer inside its group `Uploading <file> (<size>)`; the group opens in the upload
+    slot and, for a confirmed upload, closes in the confirmation's thread. The caller's thread prints finished dists
+    whole, in dist order, and shows the first one not yet printed live (`go_live`): the one being waited for reports
+    its progress as it goes.
+    """
+
+    def __init__(self, session: Session, batch: list[Dist], console: Console) -> None:
+        self.session, self.batch = session, batch
+        self.router = console if isinstance(console, ThreadConsole) else None
+        self.real = self.router.current if self.router is not None else console
+        self.lock = threading.Lock()  # the real console's
+        self.changed = threading.Condition()  # guards everything below; notified at every move
+        self.jobs: list[_Job] = []
+        self.slots = min(session.settings.parallel, len(batch))
+        self.moves = 0
+
+    def _moved(self) -> None:
+        self.moves += 1
+        self.changed.notify_all()
+
+    def _stopping(self) -> bool:
+        """Nothing new starts after a failure (in any dist) or a cancellation."""
+        return cancel.requested() or any(isinstance(job.outcome, BaseException) for job in self.jobs)
+
+    def _claim(self) -> _Job | None:
+        with self.changed:
+            if self._stopping() or len(self.jobs) == len(self.batch):
+                return None
+            job = _Job(self.batch[len(self.jobs)], BufferedConsole(self.real, self.lock))
+            self.jobs.append(job)
+            self._moved()
+            return job
+
+    def _finish(self, job: _Job, outcome: _Outcome) -> None:
+        with self.changed:
+            job.outcome, job.done = outcome, True
+            self._moved()
+
+    def _bound(self, job: _Job) -> AbstractContextManager[None]:
+        """The HTTP client's request log (and trusted publishing's renewal) follows the dist into its buffer."""
+        return self.router.bind(job.buffer) if self.router is not None else nullcontext()
+
+    def _slot(self) -> None:
+        try:
+            while (job := self._claim()) is not None:
+                group = ExitStack()
+                outcome: _Outcome
+                with self._bound(job):
+                    try:
+                        group.enter_context(
+                            job.buffer.group(f"Uploading {job.dist.filename} ({human_size(job.dist.size)})")
+                        )
+                        sent = upload_one(self.session, job.dist, job.buffer)
+                    except Exception as exc:
+                        outcome = exc
+                    else:
+                        if isinstance(sent, Accepted):  # confirmed beside the next uploads (confirm.py)
+                            args = (job, sent, group)
+                            threading.Thread(target=self._confirm, args=args, name="confirm", daemon=True).start()
+                            continue
+                        outcome = sent
+                    group.close()
+                self._finish(job, outcome)
+        finally:
+            with self.changed:
+                self.slots -= 1
+                self._moved()
+
+    def _confirm(self, job: _Job, accepted: Accepted, group: ExitStack) -> None:
+        outcome: _Outcome
+        with self._bound(job):
             try:
-                outcomes[position] = upload_one(session, dist, console)
+                outcome = self.session.confirmer.confirm(accepted, job.buffer)
             except Exception as exc:
-                outcomes[position] = exc
-                break
-        return outcomes
+                outcome = exc
+            group.close()
+        self._finish(job, outcome)
 
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # only runs with 2+ files import it
-
-    router = console if isinstance(console, ThreadConsole) else None
-    real = router.current if router is not None else console
-    lock = threading.Lock()
-    buffers: dict[int, BufferedConsole] = {}
-    done: set[int] = set()
-    printed = 0
-
-    def work(dist: Dist, buffer: BufferedConsole) -> FileResult:
-        with router.bind(buffer) if router is not None else nullcontext():
-            return upload_one(session, dist, buffer)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
-        in_flight: dict[Future[FileResult], int] = {}
-        queue = iter(range(len(batch)))
-        stopping = False
+    def run(self) -> list[_Outcome]:
+        """Every dist's outcome in batch order (None: never started), once every started one is done."""
+        for number in range(self.slots):
+            threading.Thread(target=self._slot, name=f"upload-{number + 1}", daemon=True).start()
+        printed = 0
         while True:
-            stopping = stopping or cancel.requested()
-            while not stopping and len(in_flight) < workers and (start := next(queue, None)) is not None:
-                buffers[start] = BufferedConsole(real, lock)
-                in_flight[pool.submit(work, batch[start], buffers[start])] = start
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in finished:
-                position = in_flight.pop(future)
-                error = future.exception()
-                outcomes[position] = future.result() if error is None else error
-                stopping = stopping or error is not None
-                done.add(position)
-            while printed in done:  # replay each finished upload once all before it are printed
-                buffers.pop(printed).replay()
+            with self.changed:
+                seen = self.moves
+                done = [job.done for job in self.jobs]
+                idle = self.slots == 0
+            while printed < len(done) and done[printed]:  # each finished dist once all before it are printed
+                self.jobs[printed].buffer.replay()
                 printed += 1
-    return outcomes
+            if printed < len(done):
+                self.jobs[printed].buffer.go_live()
+            elif idle:
+                break
+            with self.changed:
+                if self.moves == seen:
+                    self.changed.wait(timeout=0.2)  # woken by any move; the timeout notices a cancellation
+        return [job.outcome for job in self.jobs] + [None] * (len(self.batch) - len(self.jobs))
+
+
+def _upload_batch(session: Session, batch: list[Dist], console: Console) -> list[_Outcome]:
+    """Publish one batch (see _Batch), returning an outcome per dist in batch order."""
+    return _Batch(session, batch, console).run()
 
 
 def finish(report: Report, console: Console) -> bool:

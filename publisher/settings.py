@@ -18,6 +18,8 @@ from publisher.urls import display
 TrustedPublishing = Literal["automatic", "always", "never"]
 KeyringProvider = Literal["disabled", "subprocess"]
 
+MAX_CONFIRM_TIMEOUT = 21600.0  # six hours, the longest a GitHub-hosted job may run
+
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -71,6 +73,10 @@ class Settings(BaseModel):
     jfrog_oidc_audience: str | None = Field(default=None, alias="jfrog-oidc-audience")
     jfrog_project_key: str | None = Field(default=None, alias="jfrog-project-key")
     jfrog_url: str | None = Field(default=None, alias="jfrog-url")
+    verify_published: Flag = Field(default=False, alias="verify-published")
+    confirm_timeout: float = Field(
+        default=300.0, gt=0, le=MAX_CONFIRM_TIMEOUT, allow_inf_nan=False, alias="confirm-timeout"
+    )
     working_directory: Path = Field(default=Path("."), alias="working-directory")
     front_end: Literal["action", "cli"] = Field(default="action", alias="front-end")
 
@@ -99,6 +105,7 @@ _EXPECTED = {
     "keyring-provider": "one of: disabled, subprocess",
     "retries": "a whole number from 0 to 10",
     "parallel": "a whole number from 1 to 32",
+    "confirm-timeout": "a number of seconds above 0, at most 21600 (6 hours)",
 }
 _FLAGS = {
     "skip-existing",
@@ -107,6 +114,7 @@ _FLAGS = {
     "print-hash",
     "verify-metadata",
     "allow-insecure-http",
+    "verify-published",
     "attestations",
 }
 _SECRETS = {"username", "password", "token"}

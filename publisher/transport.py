@@ -4,7 +4,8 @@ Every request the tool makes goes through :class:`GuardedTransport` (the upload 
 client alike, with or without a proxy):
 
 - **A total deadline per request** (bounds.py): PUBLISHER_REQUEST_DEADLINE seconds (default 300) plus 1 s per MiB
-  the request sends (or downloads, for a hash), covering connect, TLS, sending, waiting and reading the whole body.
+  the request sends (or downloads, for a hash), covering connect, TLS, sending, waiting and reading the whole body;
+  a request may ask for a shorter one (bodies.within: the polls of an upload's confirmation end with its wait).
   The connections' network backend (sockets.py) shortens every socket wait to the time left and fails the request
   with :class:`~publisher.bounds.DeadlineExceeded` once it has passed: the message names the URL and the variable.
 - **Bounded answers** (bodies.py): at most the request's body limit (default 64 KiB) is read and decoded.
@@ -40,7 +41,15 @@ import httpcore
 import httpx
 
 from publisher import safe, sockets
-from publisher.bodies import ACCEPT_ENCODING, BODY_STATE, BodyState, BoundedBody, moved_size, requested_limit
+from publisher.bodies import (
+    ACCEPT_ENCODING,
+    BODY_STATE,
+    BodyState,
+    BoundedBody,
+    moved_size,
+    requested_deadline,
+    requested_limit,
+)
 from publisher.bounds import DEFAULT_DEADLINE, Aborted, request_budget
 from publisher.errors import ConfigError
 from publisher.urls import strip_credentials
@@ -168,7 +177,8 @@ class GuardedTransport(httpx.BaseTransport):
         if sockets.aborted():
             raise sockets.abort_error()
         shown = safe.exact(strip_credentials(str(request.url)), 300)
-        deadline = sockets.Deadline.after(request_budget(self.deadline, moved_size(request)), shown)
+        budget = requested_deadline(request, request_budget(self.deadline, moved_size(request)))
+        deadline = sockets.Deadline.after(budget, shown)
         request.headers["Accept-Encoding"] = ACCEPT_ENCODING  # the encodings bodies.py decodes in bounded pieces
         stream = request.stream
         if isinstance(stream, httpx.SyncByteStream) and not isinstance(stream, httpx.ByteStream):

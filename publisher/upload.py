@@ -4,6 +4,9 @@ httpx streams a file object in a multipart body chunk by chunk and sends a Conte
 file's size (fstat on its fileno), so a 500 MB wheel costs no more memory than a 1 kB one. Redirects are not
 followed: a redirected POST would lose its body, so the user is told the URL to configure instead.
 
+A 2xx is published only when it says so: a `202 Accepted`, or an answer naming a task (Pulp's `task`), comes back as
+confirm.Accepted for run.py to have confirmed (stored and listed); so does every 2xx with verify-published.
+
 With skip-existing the check URL (Simple API) is asked first: an identical file is skipped, a different one with
 the same name fails naming both hashes. Failed attempts are retried (retry.py); after one that may have stored the
 file (5xx, lost connection after sending) the check URL is asked again before retrying. Registries' "already
@@ -21,9 +24,11 @@ Environment knobs (documented for tests and slow networks):
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Literal, cast
 
 import httpx
@@ -31,7 +36,9 @@ import httpx
 from publisher import USER_AGENT, safe
 from publisher.answers import is_duplicate_answer, is_identical_answer, registry_message
 from publisher.auth import client_auth
+from publisher.bodies import json_value
 from publisher.bounds import deadline_from
+from publisher.confirm import Accepted, Confirmer, task_reference
 from publisher.console import Console
 from publisher.credentials import Credentials
 from publisher.digests import ChangedDuringUpload, Digests, VerifiedReader, read_digests
@@ -43,7 +50,7 @@ from publisher.report import FileResult, human_size
 from publisher.retry import RetryPolicy, call_with_retries, describe, may_have_arrived, policy_from
 from publisher.settings import Settings
 from publisher.transport import client_routing
-from publisher.urls import strip_credentials
+from publisher.urls import origin, strip_credentials
 
 if TYPE_CHECKING:
     from publisher.existing import Checker, Existing
@@ -68,8 +75,15 @@ def timeout_from(environ: Mapping[str, str]) -> httpx.Timeout:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: Literal["published", "skipped"]
+    """What the registry's answer means. `accepted`: a 2xx that does not show the file stored (a 202, a task), for
+    confirm.py to follow; `answer` is its status line and `task` the task it names. `verified`: the index already
+    lists the file with our sha256."""
+
+    status: Literal["published", "skipped", "accepted"]
     detail: str = ""
+    answer: str = ""
+    task: str | None = None
+    verified: bool = False
 
 
 def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:
@@ -168,7 +182,7 @@ class _Upload:
         found = self.recheck()
         if found is not None and found.verdict == "identical":
             self.console.info(f"  {self.earlier}, but the index lists {self.dist.filename} with the same sha256")
-            return Outcome("published", f"stored despite {self.earlier}; verified on the index")
+            return Outcome("published", f"stored despite {self.earlier}; verified on the index", verified=True)
         return None
 
     def recheck(self, said: str = "") -> Existing | None:
@@ -189,11 +203,16 @@ class _Upload:
         status = response.status_code
         message = registry_message(response)
         if 200 <= status < 300:
+            answer = f"{status} {safe.inline(response.reason_phrase, 100)}".strip()
             if is_identical_answer(status, message):
                 if self.earlier:
-                    return Outcome("published", f"stored despite {self.earlier}; the registry reports it identical")
+                    detail = f"stored despite {self.earlier}; the registry reports it identical"
+                    return Outcome("published", detail, answer=answer)
                 return Outcome("skipped", "the registry already holds this identical file")
-            return Outcome("published")
+            task = task_reference(json_value(response))
+            if status == 202 or task is not None:  # stored in the background, maybe: confirm.py follows it
+                return Outcome("accepted", answer=answer, task=task)
+            return Outcome("published", answer=answer)
         full = registry_message(response, 2000)
         self.console.debug(f"< {status} from {self.url}: {full}")
         if is_duplicate_answer(status, full):  # the whole page: a registry's sentence may come after much else
@@ -229,7 +248,7 @@ class _Upload:
         found = self.recheck(words)  # raises when the index has different contents
         if found is not None and found.verdict == "identical":
             if self.earlier:
-                return Outcome("published", f"stored despite {self.earlier}; verified on the index")
+                return Outcome("published", f"stored despite {self.earlier}; verified on the index", verified=True)
             if self.settings.skip_existing:
                 return Outcome("skipped", "already on the index (same sha256)")
             raise UploadError(
@@ -291,7 +310,8 @@ def different_contents(dist: Dist, found: Existing, said: str = "") -> UploadErr
 
 @dataclass(frozen=True)
 class Session:
-    """What every upload of one run shares: the client, where to and as whom, the retry policy, the check URL."""
+    """What every upload of one run shares: the client, where to and as whom, the retry policy, the check URL, and
+    the confirmation of uploads the registry accepted without showing them stored."""
 
     client: httpx.Client
     target: Target
@@ -299,6 +319,23 @@ class Session:
     settings: Settings
     policy: RetryPolicy
     checker: Checker | None
+
+    @cached_property
+    def confirmer(self) -> Confirmer:
+        """Follows what the registry accepted without showing it stored; named in the log as the index, or the
+        upload URL's origin."""
+        target = self.target
+        registry = f"`{safe.exact(target.index_name)}`" if target.index_name else origin(target.display_url)
+        return Confirmer(
+            self.client,
+            target.display_url,
+            registry,
+            self.checker,
+            self.policy,
+            self.settings.confirm_timeout,
+            self.settings.label,
+            task_auth=self.credentials.renewal is None,  # a minted token goes to the publish URL only
+        )
 
 
 def open_session(
@@ -327,15 +364,17 @@ def open_session(
     return Session(client, target, credentials, settings, policy, checker)
 
 
-def upload_one(session: Session, dist: Dist, console: Console) -> FileResult:
-    """Upload one dist inside its own log group; raise PublishError (with the registry's words) on failure.
+def upload_one(session: Session, dist: Dist, console: Console) -> FileResult | Accepted:
+    """Upload one dist; raise PublishError (with the registry's words) on failure.
 
-    Thread-safe: the only shared state is the session's client and the check URL's listing cache (locked per
-    project).
+    Returns its result, or :class:`~publisher.confirm.Accepted` when the registry accepted it without showing it
+    stored (a 202, a task; any 2xx with verify-published): run.py confirms that outside the upload's slot. The caller
+    opens the dist's log group. Thread-safe: the only shared state is the session's client and the check URL's
+    listing cache (locked per project).
     """
     settings, checker = session.settings, session.checker
     url = session.target.display_url
-    with console.group(f"Uploading {dist.filename} ({human_size(dist.size)})"), _open(dist) as file:
+    with _open(dist) as file:
         digests = read_digests(file)
         if settings.print_hash:
             console.info(f"  sha256      {digests.sha256}\n  blake2b-256 {digests.blake2_256}")
@@ -345,7 +384,7 @@ def upload_one(session: Session, dist: Dist, console: Console) -> FileResult:
             if found.verdict == "different":
                 raise different_contents(dist, found)
             if found.verdict == "identical":
-                outcome = Outcome("skipped", "already on the index (same sha256)")
+                outcome = Outcome("skipped", "already on the index (same sha256)", verified=True)
         if outcome is None:
             upload = _Upload(
                 session.client,
@@ -373,6 +412,10 @@ def upload_one(session: Session, dist: Dist, console: Console) -> FileResult:
                     hint="Something else writes to the packages directory while this step runs (a parallel build "
                     "step, a watcher). Let it finish, rebuild, and re-run.",
                 ) from None
+        verify = settings.verify_published and outcome.status == "published" and not outcome.verified
+        if outcome.status == "accepted" or verify:
+            console.info(f"  accepted: {outcome.answer}" + (f" ({outcome.detail})" if outcome.detail else ""))
+            return Accepted(dist, digests, outcome.answer, outcome.task, time.monotonic(), verifying=verify)
         console.info(f"  {outcome.status}" + (f": {outcome.detail}" if outcome.detail else ""))
         return FileResult(dist.filename, dist.size, digests.sha256, outcome.status, outcome.detail)
 

@@ -323,6 +323,41 @@ def url_refusals(console: Console, value: str) -> None:
         console.error(str(exc), title=exc.title)
 
 
+def confirmation_messages(console: Console, value: str) -> None:
+    """An accepted upload's confirmation: a failed task's description, a task reference that is refused, the
+    registry's reason phrase, all outside text; and the report lines of the new statuses."""
+    import time
+    from dataclasses import replace
+
+    from publisher.confirm import Accepted, Confirmer
+    from publisher.digests import Digests
+    from publisher.dists import Dist
+    from publisher.retry import RetryPolicy
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        task = {"state": "failed", "error": {"description": value}}
+        if request.url.path.endswith("/2/"):  # a state never heard of ("x": never a known one), until the deadline
+            task = {"state": "x" + value}
+        body = json.dumps(task)  # ASCII: lone surrogates escaped
+        return httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    confirmer = Confirmer(client, "https://pulp.example/pypi/x/simple/", "`x`", None, RetryPolicy(0), 5.0, str)
+    dist = Dist(Path("dist/x-1.0-py3-none-any.whl"), "bdist_wheel", "x", "1.0", "py3", {}, 1)
+    accepted = Accepted(dist, Digests("ab" * 32, "cd" * 32), f"202 {safe.inline(value, 100)}", None, time.monotonic())
+    # followed (then failed), refused (never a path), followed until the deadline (a strange state, no time)
+    for task, timeout in (("/pulp/api/v3/tasks/1/", 5.0), ("x" + value, 5.0), ("/pulp/api/v3/tasks/2/", 0.0001)):
+        with console.group("Uploading x.whl"):
+            try:
+                replace(confirmer, timeout=timeout).confirm(replace(accepted, task=task), console)
+            except PublishError as exc:
+                console.error(str(exc), title=exc.title)
+    report = _report(value)
+    report.results = [FileResult(value, 1, "ab" * 32, "accepted, not stored", detail=value)]
+    for line in render.terminal_lines(report):
+        console.info(line)
+
+
 TEMPLATES = [
     report_to_terminal,
     report_to_summary,
@@ -338,6 +373,7 @@ TEMPLATES = [
     internal_error,
     check_url_pages,
     url_refusals,
+    confirmation_messages,
 ]
 
 

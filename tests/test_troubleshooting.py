@@ -19,6 +19,7 @@ import ast
 import json
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -30,9 +31,10 @@ from tests.fakes import FakeServer, Request, Response
 from tests.fakes.github_oidc import ISSUER, FakeGitHubOIDC
 from tests.fakes.gitlab_oidc import FakeGitLabOIDC
 from tests.fakes.jfrog import FakeJFrog, IdentityMapping, Integration
+from tests.fakes.pulp import FakePulp
 from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publisher
-from tests.support.builders import Dists, build_project, make_workspace
-from tests.support.runner import run_action, run_cli
+from tests.support.builders import Dists, build_project, make_workspace, pulp_dists
+from tests.support.runner import run_action, run_cli, start_action
 from tests.support.servers import PypiServer, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -430,6 +432,91 @@ def _check_url_unreachable(bed: Bed) -> Printed:
     fake = bed.fake(Answering(Response.text(200, "OK")))
     args = ["--publish-url", f"{fake.url}/", "--check-url", f"{bed.nowhere}/simple/", "--skip-existing"]
     return bed.cli(*args, "-u", "alice", "-p", "s3cret", "--retries", "0")
+
+
+# an asynchronous registry (the fake Pulp) ---------------------------------------------------------------------------
+
+
+def _pulp(bed: Bed, **options: object) -> tuple[FakePulp, Path]:
+    """The fake Pulp, started for this case, and a workspace declaring it as the index (dists it accepts)."""
+    pulp = FakePulp(**options)  # type: ignore[arg-type]
+    bed.fake(pulp)
+    dists = pulp_dists(bed.tmp / "pulp-dists")
+    root = bed.tmp / f"pulp-ws{len(list(bed.tmp.glob('pulp-ws*')))}"
+    return pulp, make_workspace(root, simple_url=pulp.simple_url, upload_url=pulp.upload_url, dists=list(dists))
+
+
+PULP_CREDENTIALS = {f"{PREFIX}_USERNAME": "alice", f"{PREFIX}_PASSWORD": "pulp-password"}
+
+
+@case("to confirm uploads on, and none is set for")
+def _verify_without_check_url(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", f"{bed.nowhere}/", "-u", "alice", "-p", "s3cret", "--verify-published")
+
+
+@case("but not stored: the registry's task")
+def _task_failed(bed: Bed) -> Printed:
+    wheel = pulp_dists(bed.tmp / "pulp-dists").wheel.name
+    _, workspace = _pulp(bed, fail={wheel: "Unable to read the metadata of the wheel: no METADATA file."})
+    return bed.cli("--index", INDEX, cwd=workspace, env=PULP_CREDENTIALS)
+
+
+@case("but the registry has not stored it after")
+def _task_never_runs(bed: Bed) -> Printed:
+    _, workspace = _pulp(bed, workers=False)
+    return bed.cli("--index", INDEX, "--confirm-timeout", "1", cwd=workspace, env=PULP_CREDENTIALS)
+
+
+@case("is listed with other contents")
+def _race_lost(bed: Bed) -> Printed:
+    pulp, first = _pulp(bed, workers=False)
+    second = make_workspace(bed.tmp / "second", simple_url=pulp.simple_url, upload_url=pulp.upload_url)
+    rebuilt = pulp_dists(bed.tmp / "rebuilt", readme="# demo-pkg\n\nBuilt again: same name, other bytes.\n")
+    shutil.copy(rebuilt.wheel, second / "dist")
+    for wheel_only in (first, second):
+        for sdist in (wheel_only / "dist").glob("*.tar.gz"):
+            sdist.unlink()
+    env = {**FAST, **PULP_CREDENTIALS}
+    with start_action(first, {"index": INDEX}, env) as loser:
+        _until(lambda: len(pulp.uploads) == 1)
+        with start_action(second, {"index": INDEX}, env) as winner:
+            _until(lambda: len(pulp.uploads) == 2)
+            pulp.start_worker()  # both tasks complete at once, in upload order: the second file wins
+            assert winner.wait().returncode == 0
+            run = loser.wait()
+    return Printed(terminal_form(run.stdout) + "\n" + run.stderr, run.returncode)
+
+
+@case("but is not listed on the index after")
+def _not_listed(bed: Bed) -> Printed:
+    _, workspace = _pulp(bed, name_tasks=False, workers=False)
+    return bed.cli("--index", INDEX, "--confirm-timeout", "1", cwd=workspace, env=PULP_CREDENTIALS)
+
+
+@case("and there is no check URL to look for it")
+def _no_task_no_check_url(bed: Bed) -> Printed:
+    pulp, workspace = _pulp(bed, name_tasks=False)
+    return bed.cli("--publish-url", pulp.upload_url, "-u", "alice", "-p", "pulp-password", cwd=workspace)
+
+
+@case("but could not be confirmed on the index")
+def _check_url_refused_during_confirmation(bed: Bed) -> Printed:
+    pulp, workspace = _pulp(bed)
+    check_url = pulp.simple_url.replace("http://", "http://bob:wrong-read-password@")
+    return bed.cli("--index", INDEX, "--check-url", check_url, cwd=workspace, env=PULP_CREDENTIALS)
+
+
+@case("Confirming through the check URL instead")
+def _task_not_readable(bed: Bed) -> Printed:
+    _, workspace = _pulp(bed, tasks_visible=False)
+    return bed.cli("--index", INDEX, cwd=workspace, env=PULP_CREDENTIALS)
+
+
+def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
 
 
 # trusted publishing -----------------------------------------------------------------------------------------------

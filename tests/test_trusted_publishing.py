@@ -15,6 +15,7 @@ import pytest
 
 from publisher import identity, report, run, trusted_publishing
 from publisher.settings import build_settings
+from tests.fakes import Request, Response
 from tests.fakes.github_oidc import FakeGitHubOIDC
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
 from tests.support.builders import build_sdist, build_wheel
@@ -419,3 +420,31 @@ def test_the_summary_error_block_cannot_be_closed_by_the_message(error: str) -> 
     assert f"\n{fence}\n{error}\n{fence}\n" in markdown
     inner = markdown.split(f"\n{fence}\n", 1)[1].rsplit(f"\n{fence}\n", 1)[0]
     assert fence not in inner  # the message holds no backtick run as long as the fence
+
+
+class _BackgroundTrustedIndex(FakeTrustedIndex):
+    """The trusted-publishing index storing in the background: it answers an upload it accepted with 202 and a task
+    on its own origin, and that task (readable by anyone) has completed."""
+
+    def handle(self, request: Request) -> Response:
+        if request.method == "GET" and request.path.startswith("/tasks/"):
+            return Response.json(200, {"state": "completed", "error": None})
+        answer = super().handle(request)
+        if (request.method, request.path) == ("POST", "/legacy/") and answer.status == 200:
+            return Response.json(202, {"task": f"/tasks/{len(self.files)}/"})
+        return answer
+
+
+def test_a_registrys_task_is_followed_without_the_minted_token(github: FakeGitHubOIDC, tp_workspace: Path) -> None:
+    """A minted token goes to the publish URL only: the task on the same origin is asked without credentials."""
+    with _BackgroundTrustedIndex(github.public_key, publisher=Publisher("octo-org/octo-repo", "release.yml")) as index:
+        run = run_action(tp_workspace, _inputs(index), env=github.env)
+        polls = [r for r in index.requests if r.path.startswith("/tasks/")]
+        uploads = [r for r in index.requests if r.path == "/legacy/"]
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.outputs["published"]) == [d.name for d in _dists(tp_workspace)]
+    assert len(polls) >= 2
+    assert all("authorization" not in r.headers for r in polls), [r.headers for r in polls]
+    assert all(r.headers["authorization"].startswith("Basic ") for r in uploads)
+    assert "not checked on the index: no check URL" in run.summary

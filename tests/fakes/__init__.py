@@ -1,6 +1,6 @@
 """Local stand-ins for services the tests cannot reach: GitHub's OIDC token service, GitLab CI's ID tokens, a
-trusted-publishing index, a JFrog Platform (Access's OIDC exchange and an Artifactory PyPI repository) and an offline
-Sigstore (Fulcio, CT log, Rekor: `sigstore_stack`).
+trusted-publishing index, a JFrog Platform (Access's OIDC exchange and an Artifactory PyPI repository), an
+asynchronous registry (Pulp: `pulp`) and an offline Sigstore (Fulcio, CT log, Rekor: `sigstore_stack`).
 
 Each fake is a real HTTP server on 127.0.0.1 (a free port, a background thread), so the code under test goes through
 its real HTTP client, timeouts and retries. `FakeServer` holds the plumbing; subclasses implement `handle()`.
@@ -34,6 +34,7 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None  # the reason phrase; None: the standard one for the status
 
     @classmethod
     def json(cls, status: int, payload: Any, **headers: str) -> Response:
@@ -125,7 +126,7 @@ class FakeServer(ServerThread):
                     response = fake.handle(request)
                 except Exception as exc:  # a bug in the fake must show up as a 500, not a hung client
                     response = Response.text(500, f"fake server error: {type(exc).__name__}: {exc}")
-                self.send_response(response.status)
+                self.send_response(response.status, response.reason)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))

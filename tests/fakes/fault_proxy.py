@@ -10,9 +10,10 @@ the script, which get the next scripted fault:
 - `Fault.stored_then(500)`            forward the upload (the registry stores it), then answer 500 instead
 - `Fault.stored_then_stall(seconds)`  forward the upload, then say nothing for `seconds` (a lost answer)
 
+`Fault.status_(200)` is also the proxy that says yes without storing anything (the upload never reaches the registry).
 Requests that do not match (by default: anything but POST) pass through untouched. Every request is logged as
-`(method, path, what happened)` so tests can count attempts. Plain sockets, one thread per connection, one request
-per connection (`Connection: close`), so each fault is exactly one attempt.
+`(method, path, what happened)` so tests can count attempts, and its headers are kept in `received`. Plain sockets,
+one thread per connection, one request per connection (`Connection: close`), so each fault is exactly one attempt.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class FaultProxy(ServerThread):
         self.upstream_port = parts.port or 80
         self.match = match or (lambda method, path: method == "POST")
         self.log: list[tuple[str, str, str]] = []
+        self.received: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers with lower-cased names)
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -140,6 +142,8 @@ class FaultProxy(ServerThread):
             return
         method, target, headers = head
         path = urlsplit(target).path
+        with self._lock:
+            self.received.append((method, path, {name.lower(): value for name, value in headers}))
         length = int(next((v for k, v in headers if k.lower() == "content-length"), "0") or 0)
         fault = self._next_fault(method, path)
 

@@ -137,6 +137,18 @@ def build_project(
     return Dists(_copy_into(out_dir, built.wheel), _copy_into(out_dir, built.sdist))
 
 
+# Pulp (pulp_python) accepts core metadata up to 2.4; hatchling writes 2.5 since 1.32.
+_CORE_METADATA_24 = (
+    '\n[tool.hatch.build.targets.wheel]\ncore-metadata-version = "2.4"\n'
+    '[tool.hatch.build.targets.sdist]\ncore-metadata-version = "2.4"\n'
+)
+
+
+def pulp_dists(out_dir: Path, name: str = "demo-pkg", version: str = "1.0.0", *, readme: str | None = None) -> Dists:
+    """Like build_project, with core metadata 2.4: what a Pulp index accepts (tests/fakes/pulp.py)."""
+    return build_project(out_dir, name, version, readme=readme, extra_metadata=_CORE_METADATA_24)
+
+
 def _copy_into(out_dir: Path, path: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy2(path, out_dir / path.name))

@@ -426,7 +426,7 @@ def _missing(
     settings: Settings, target: Target, chain: _Chain, why_not_oidc: tuple[str, str | None] | None
 ) -> MissingCredentialsError:
     where = f"index `{target.index_name}` ({target.display_url})" if target.index_name else target.display_url
-    lines = [f"Missing credentials for {where}. Looked for, in order:"]
+    lines = [f"No source gave a password or token for {where}. Looked for, in order:"]
     lines += [f"  {n}. {name}" for n, name in enumerate(chain.looked_at, start=1)]
     if chain.known_username:
         lines.append(f"Found a username in {chain.known_username[1]} but no password for it.")

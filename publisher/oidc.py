@@ -78,8 +78,8 @@ GITHUB_PERMISSIONS_URL = (
 )
 
 _PERMISSION_MESSAGE = """\
-Trusted publishing needs an OpenID Connect (OIDC) token from GitHub, but {request_url} and {request_token} are \
-not set in this job. GitHub sets them only for jobs that are allowed to request an ID token."""
+This job cannot request an OpenID Connect (OIDC) token from GitHub: {request_url} and {request_token} are not \
+set in it. GitHub sets them only for jobs that are allowed to request an ID token."""
 
 _PERMISSION_HINT = f"""\
 Give the publishing job permission to request the token, at the job level of the workflow:
@@ -93,8 +93,8 @@ Give the publishing job permission to request the token, at the job level of the
 Then register this workflow as a trusted publisher on the index. See {GITHUB_PERMISSIONS_URL}"""
 
 _NOT_IN_ACTIONS_MESSAGE = """\
-Trusted publishing needs an OpenID Connect (OIDC) token from GitHub Actions, but this is not running in a GitHub \
-Actions job ({request_url} and {request_token} are not set)."""
+This is not a GitHub Actions job, so there is no OpenID Connect (OIDC) token to exchange ({request_url} and \
+{request_token} are not set)."""
 
 _NOT_IN_ACTIONS_HINT = """\
 Outside GitHub Actions, pass an API token (--token / UV_PUBLISH_TOKEN) or a username and password (-u/-p, or \
@@ -111,8 +111,8 @@ Publish from a trigger that runs in your own repository: a tag push (`on: push: 
 the publish step for them (`if: github.event_name != 'pull_request'`)."""
 
 _INSECURE_MESSAGE = """\
-Refusing trusted publishing over plain http to {base}: the GitHub OIDC token would cross the network readable \
-by anyone on the path, and it can be exchanged for an upload token until it expires."""
+Refusing to send GitHub's OIDC token over plain http to {base}: it would cross the network readable by anyone on \
+the path, and it can be exchanged for an upload token until it expires."""
 
 _INSECURE_HINT = """\
 Use the index's https:// URL. If this network is trusted (a private build network), set {allow}."""

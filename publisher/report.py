@@ -29,6 +29,7 @@ class Report:
     dry_run: bool = False
     results: list[FileResult] = field(default_factory=list)
     error: str | None = None
+    error_title: str = "Error"  # the error's own title (errors.py): the message does not repeat it
 
     def names(self, status: Status) -> list[str]:
         return [r.filename for r in self.results if r.status == status]
@@ -96,7 +97,7 @@ def summary_markdown(report: Report) -> str:
             lines.append(f"| {safe.cell(r.filename, name=True)} | {human_size(r.size)} | {sha256} | {result} |")
     if report.error:
         fence = code_fence(report.error)
-        lines += ["", "**Error**", "", fence, report.error, fence]
+        lines += ["", f"**{report.error_title}**", "", fence, report.error, fence]
     return "\n".join(lines) + "\n"
 
 

@@ -190,8 +190,8 @@ def finish(report: Report, console: Console) -> bool:
     except OSError as exc:
         written = False
         console.error(
-            f"Could not write the step outputs or job summary ({exc.strerror or type(exc).__name__}: "
-            f"{exc.filename or 'GITHUB_OUTPUT / GITHUB_STEP_SUMMARY'}). The files listed below went up all the same.",
+            f"{exc.strerror or type(exc).__name__}: {exc.filename or 'GITHUB_OUTPUT / GITHUB_STEP_SUMMARY'}. Later "
+            "steps cannot read this step's outputs; the files listed below went up all the same.",
             title="Outputs not written",
         )
     for line in render.terminal_lines(report):
@@ -229,11 +229,11 @@ def _run(settings: Settings, environ: Mapping[str, str], console: Console, repor
     except PublishError as exc:  # Cancelled included: a signal before the uploads raises out of what it stopped
         if not exc.reported:  # a reported error already has its (longer) annotation: one per failure
             console.error(str(exc), title=exc.title)
-        report.error = str(exc)
+        report.error, report.error_title = str(exc), exc.title
         return exc.exit_code
     except Exception as exc:  # a bug of ours: still report, never a raw traceback with values in it
         detail = safe.inline(f"{type(exc).__name__}: {exc}", 2000)
-        console.error(f"Unexpected error: {detail}", title="Internal error")
-        report.error = detail
+        console.error(f"{detail} (a bug in publish-dists: please report it with this message)", title="Internal error")
+        report.error, report.error_title = detail, "Internal error"
         return 1
     return 0

@@ -254,7 +254,8 @@ def test_unwritable_output_file_fails_the_step_with_a_reason(pypiserver, workspa
     run = run_action(workspace, {"index": "private-repo"}, env={**_creds(pypiserver), "GITHUB_OUTPUT": str(not_a_file)})
     assert run.returncode == 1, run.output
     assert "Traceback" not in run.output
-    assert "Could not write the step outputs or job summary" in run.output
+    assert "::error title=Outputs not written::" in run.output
+    assert "Later steps cannot read this step's outputs" in run.output
     assert str(not_a_file) in run.output
     assert "published    demo_pkg-1.0.0-py3-none-any.whl" in run.stdout  # the report still says what went up
     assert len(pypiserver.files()) == 2

@@ -67,7 +67,7 @@ def _refuse_plain_http(settings: Settings, target: Target, has_credentials: bool
 def publish(settings: Settings, environ: Mapping[str, str], console: Console, report: Report) -> None:
     """Run the pipeline, filling `report` as it goes; raise PublishError on the first failure."""
     mask_environment(settings, environ, console)
-    target = resolve_target(settings)
+    target = resolve_target(settings, environ, console)  # a .pypirc password is masked as it is read
     mask_urls((target.publish_url, target.check_url), console)  # the index's URLs, from pyproject.toml or uv.toml
     report.publish_url, report.index_name = target.display_url, target.index_name
 

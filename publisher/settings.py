@@ -51,6 +51,7 @@ class Settings(BaseModel):
     publish_url: str | None = Field(default=None, alias="publish-url")
     check_url: str | None = Field(default=None, alias="check-url")
     pyproject: Path = Path("pyproject.toml")
+    pypirc: Path | None = None  # default: $HOME/.pypirc (index.py reads it only for a name pyproject lacks)
     packages_dir: Path = Field(default=Path("dist"), alias="packages-dir")
     files: tuple[str, ...] = ()
     username: SecretStr | None = None

@@ -272,6 +272,19 @@ def _token_request_over_http(bed: Bed) -> Printed:
     return bed.cli("--publish-url", "https://registry.invalid/legacy/", "--trusted-publishing", "always", env=env)
 
 
+@case("is not a valid .pypirc")
+def _malformed_pypirc(bed: Bed) -> Printed:
+    home = bed.tmp / "home-malformed"
+    home.mkdir()
+    (home / ".pypirc").write_text("[distutils]\nindex-servers = corp\n[corp]\npassword s3cret\n")
+    return bed.cli("--index", "corp", env={"HOME": str(home)})
+
+
+@case("named by")
+def _named_pypirc_missing(bed: Bed) -> Printed:
+    return bed.action(bed.workspace(), {"index": "corp", "pypirc": "ci/.pypirc"})
+
+
 # the files --------------------------------------------------------------------------------------------------------
 
 

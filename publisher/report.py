@@ -9,7 +9,8 @@ from typing import Literal
 
 from publisher import safe
 
-Status = Literal["published", "skipped", "failed", "not uploaded", "dry run"]
+Status = Literal["published", "skipped", "failed", "not uploaded", "would upload", "would skip", "would fail"]
+DRY_RUN_STATUSES: tuple[Status, ...] = ("would upload", "would skip", "would fail")  # predict.py
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,12 @@ def headline(report: Report, markdown: bool = False) -> str:
     published, skipped = report.names("published"), report.names("skipped")
     where = _where(report, markdown)
     if report.dry_run:
-        if report.error:
-            return f"Dry run failed{' for ' + where if where else ''}: nothing was uploaded."
-        return f"Dry run: {len(report.results)} file(s) validated for {where}; nothing was uploaded."
+        if not report.results:  # stopped before any file was looked up
+            if report.error:
+                return f"Dry run failed{' for ' + where if where else ''}: nothing was uploaded."
+            return f"Dry run for {where}: no files; nothing was uploaded."
+        counts = ", ".join(f"{len(report.names(s))} {s}" for s in DRY_RUN_STATUSES if report.names(s))
+        return f"Dry run for {where}: {counts} (auth: {report.auth_method}); nothing was uploaded."
     if report.error and not published and not skipped:
         return f"Nothing was published{' to ' + where if where else ''}."
     parts = [f"Published {len(published)} file(s) to {where}"]

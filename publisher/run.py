@@ -18,7 +18,6 @@ from publisher import report as render
 from publisher.check import check
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
-from publisher.digests import file_digests
 from publisher.dists import Dist, collect
 from publisher.errors import ConfigError, PublishError
 from publisher.index import Target, resolve_target
@@ -82,10 +81,10 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     report.auth_method = credentials.method
     _refuse_plain_http(settings, target, credentials.present)
 
-    if settings.dry_run:
-        for dist in dists:
-            digests = file_digests(dist.path)
-            report.results.append(FileResult(dist.filename, dist.size, digests.sha256, "dry run"))
+    if settings.dry_run:  # what the real run would do with each file, from the check URL (predict.py)
+        from publisher.predict import predict
+
+        predict(settings, target, credentials, dists, environ, router, report)
         return
 
     with make_client(credentials, router, environ) as client, cancel.uploading():

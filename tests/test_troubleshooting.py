@@ -443,6 +443,15 @@ def _check_url_unreachable(bed: Bed) -> Printed:
     return bed.cli(*args, "-u", "alice", "-p", "s3cret", "--retries", "0")
 
 
+@case("The real run would fail on")
+def _dry_run_would_fail(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    first = bed.cli("--index", INDEX, cwd=workspace, env=bed.creds())
+    assert first.code == 0, first.text
+    return bed.cli("--index", INDEX, "--dry-run", cwd=workspace, env=bed.creds())
+
+
 # trusted publishing -----------------------------------------------------------------------------------------------
 
 

@@ -145,8 +145,9 @@ def _syntax_problem(exc: configparser.Error) -> str:
         return f"a section is declared twice (again on line {exc.lineno})"
     if isinstance(exc, configparser.DuplicateOptionError):
         return f"a key is given twice in one section (again on line {exc.lineno})"
-    if isinstance(exc, configparser.ParsingError):
-        lines = ", ".join(str(number) for number, _ in exc.errors[:10])
+    if isinstance(exc, configparser.ParsingError):  # its `errors` (or, for a subclass, `lineno`): numbers only
+        numbers = [number for number, _ in getattr(exc, "errors", [])] or [getattr(exc, "lineno", "?")]
+        lines = ", ".join(str(number) for number in numbers[:10])
         return f"not a `[section]`, a `key = value` or a continuation line: line(s) {lines}"
     return f"unreadable ({type(exc).__name__})"
 

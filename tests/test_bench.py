@@ -76,3 +76,7 @@ def test_the_machine_is_described_without_its_paths() -> None:
     lines = "\n".join(_load().machine())
     assert f"Python {sys.version.split()[0]}" in lines
     _assert_no_paths(lines)
+
+
+def test_the_tracked_report_names_no_machine_path() -> None:
+    _assert_no_paths(TRACKED.read_text(encoding="utf-8"))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from publisher import pypirc, safe
+from publisher import safe
 from publisher.errors import ConfigError, IndexResolutionError
 from publisher.settings import Settings
 from publisher.urls import (
@@ -34,6 +34,7 @@ from publisher.urls import (
 )
 
 if TYPE_CHECKING:
+    from publisher import pypirc
     from publisher.console import Console
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the documented fallback
@@ -292,6 +293,8 @@ def resolve_target(
 
 
 def _read_pypirc(settings: Settings, environ: Mapping[str, str]) -> pypirc.Pypirc:
+    from publisher import pypirc  # configparser only for a name pyproject.toml lacks
+
     path = pypirc.locate(settings.pypirc, settings.working_directory, environ)
     return pypirc.load(path, named_by=settings.label("pypirc") if settings.pypirc is not None else None)
 
@@ -347,9 +350,11 @@ def _from_pypirc(
     check_url = settings.check_url or repository.check_url
     _check_urls(settings, repository.url, check_url)
     login = PypircLogin(repository.username, repository.password, where)
+    from publisher.pypirc import IGNORED
+
     for key in repository.ignored:
         if console is not None:
-            console.warning(f"`{key}` in {where} is not used: {pypirc.IGNORED[key]}", title="Ignored .pypirc key")
+            console.warning(f"`{key}` in {where} is not used: {IGNORED[key]}", title="Ignored .pypirc key")
     return Target(settings.publish_url or repository.url, check_url, name, rc.path, (origin(repository.url),), login)
 
 

@@ -407,3 +407,14 @@ def test_action_pypirc_input_masks_the_password_and_reports_the_method(
     assert json.loads(run.outputs["published"]) == [d.name for d in built_dists]
     assert run.stdout.index(pypiserver.password) < run.stdout.index("Uploading")  # the ::add-mask:: comes first
     assert pypiserver.password not in run.visible
+
+
+def test_ca_cert_and_client_cert_are_named_as_not_used(tmp_path: Path) -> None:
+    _write(tmp_path, CORP + "ca_cert = /etc/corp-ca.pem\nclient_cert = /etc/me.pem\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    console = Recorder()
+    settings = build_settings({"working-directory": str(tmp_path), "index": "corp"})
+    resolve_target(settings, {"HOME": str(tmp_path)}, console)
+    assert any(line.startswith("`ca_cert` in ") and "SSL_CERT_FILE" in line for line in console.lines)
+    assert any(line.startswith("`client_cert` in ") and "not supported" in line for line in console.lines)
+    assert not any("/etc/" in line for line in console.lines)  # the values are not quoted

@@ -68,6 +68,20 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retries", type=int, help="retries after transport errors, 5xx and 429 (default 3)")
     p.add_argument("--parallel", type=int, help="wheels uploaded at once (default 4, 1 = sequential)")
+    p.add_argument(
+        "--jfrog-oidc-provider-name",
+        help="exchange the CI system's OIDC token at this JFrog OIDC integration for an access token "
+        "(env: JFROG_OIDC_PROVIDER_NAME)",
+    )
+    p.add_argument(
+        "--jfrog-oidc-audience",
+        help="audience of the OIDC token for JFrog; empty: the CI system's default (env: JFROG_OIDC_AUDIENCE)",
+    )
+    p.add_argument("--jfrog-project-key", help="JFrog project key sent with the exchange (env: JFROG_PROJECT_KEY)")
+    p.add_argument(
+        "--jfrog-url",
+        help="JFrog Platform base URL (default: the publish URL up to /artifactory/) (env: JFROG_URL)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", default=None, help="log each HTTP request")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
@@ -79,6 +93,10 @@ _ENV_DEFAULTS = {
     "check_url": "UV_PUBLISH_CHECK_URL",
     "trusted_publishing": "UV_TRUSTED_PUBLISHING",
     "keyring_provider": "UV_KEYRING_PROVIDER",
+    "jfrog_oidc_provider_name": "JFROG_OIDC_PROVIDER_NAME",
+    "jfrog_oidc_audience": "JFROG_OIDC_AUDIENCE",
+    "jfrog_project_key": "JFROG_PROJECT_KEY",
+    "jfrog_url": "JFROG_URL",
 }
 
 

@@ -33,9 +33,13 @@ INPUTS = (
     "allow-insecure-http",
     "retries",
     "parallel",
+    "jfrog-oidc-provider-name",
+    "jfrog-oidc-audience",
+    "jfrog-project-key",
+    "jfrog-url",
 )
 SECRET_INPUTS = ("password", "token")
-URL_INPUTS = ("publish-url", "check-url")
+URL_INPUTS = ("publish-url", "check-url", "jfrog-url")
 
 
 def read_input(environ: Mapping[str, str], name: str) -> str | None:

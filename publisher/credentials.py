@@ -7,7 +7,8 @@
 5. `user:pass@` in the publish URL
 6. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host (read leniently: netrcfile.py)
 7. keyring, when `keyring-provider: subprocess` and a username is known
-8. trusted publishing (OIDC), see oidc.py
+8. JFrog OIDC, when `jfrog-oidc-provider-name` is set: the job's ID token exchanged for a JFrog access token (jfrog.py)
+9. trusted publishing (OIDC), see trusted_publishing.py
 
 Every value found is masked before anything else is printed. When nothing is found the error lists every
 name that was looked at, in this order, so users can see which variable they misspelled.
@@ -16,7 +17,8 @@ Credentials belong to origins (scheme, host, port; urls.origin). The upload cred
 URL's origin (`Credentials.origin`, enforced per request by auth.client_auth) and lent to the check URL only on that
 same origin; UV_INDEX_<NAME>_USERNAME / _PASSWORD belong to the named index's `url` and `publish-url` origins, as in
 uv, and are used for uploading or reading only there; a .pypirc's username and password belong to its `repository`'s
-origin. A minted trusted-publishing token goes to the publish URL only.
+origin. An exchanged token (trusted publishing's minted token, a JFrog access token) goes to the publish URL only,
+never to the check URL. Where the ID tokens come from: identity.py.
 """
 
 from __future__ import annotations
@@ -41,18 +43,17 @@ from publisher.urls import (
     Resolver,
     display,
     hostname,
-    is_loopback,
     origin,
     same_origin,
-    scheme,
     sends_in_clear,
     split_userinfo,
 )
 
 if TYPE_CHECKING:
-    from publisher.oidc import RenewingToken
+    from publisher.exchange import RenewingToken
 
-AuthMethod = Literal["trusted-publishing", "token", "password", "pypirc", "keyring", "netrc", "none"]
+AuthMethod = Literal["trusted-publishing", "jfrog-oidc", "token", "password", "pypirc", "keyring", "netrc", "none"]
+EXCHANGED = {"trusted-publishing": "trusted-publishing tokens", "jfrog-oidc": "JFrog OIDC access tokens"}
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the username PyPI expects with API tokens
 
 
@@ -64,7 +65,7 @@ class Credentials:
     password: str | None = field(repr=False)
     method: AuthMethod
     source: str
-    renewal: RenewingToken | None = field(default=None, repr=False, compare=False)  # trusted publishing only
+    renewal: RenewingToken | None = field(default=None, repr=False, compare=False)  # exchanged tokens only
     origin: str = ""  # scheme://host[:port] of the publish URL: the one origin the client sends them to
 
     @property
@@ -150,6 +151,8 @@ def configured_sources(settings: Settings, target: Target, environ: Mapping[str,
         found.append(f"username / password in {login.where}")
     if split_userinfo(target.publish_url)[1]:
         found.append("user:pass@ in the publish URL")
+    if settings.jfrog_oidc_provider_name:
+        found.append(settings.label("jfrog-oidc-provider-name"))
     return found
 
 
@@ -261,6 +264,13 @@ def resolve_credentials(
     """
     credentials = _resolve(settings, target, environ, console, project_names)
     mask_wire_forms(credentials, console)
+    if settings.jfrog_oidc_provider_name and credentials.method != "jfrog-oidc":
+        console.warning(
+            f"{settings.label('jfrog-oidc-provider-name')} is set, but {credentials.source} came first in the "
+            "credential chain and was used: no OIDC token was exchanged at JFrog. Remove those credentials to publish "
+            "with JFrog OIDC (the check URL can still read with user info in the check URL).",
+            title="JFrog OIDC not used",
+        )
     return dataclasses.replace(credentials, origin=origin(target.publish_url)) if credentials.present else credentials
 
 
@@ -339,6 +349,9 @@ def _resolve(
         if password is not None:
             return Credentials(username, password, "keyring", f"keyring for {username_source}")
 
+    if settings.jfrog_oidc_provider_name:  # turned on by the user: no falling through to trusted publishing
+        return _jfrog_oidc(settings, target, environ, console)
+
     chain.looked_at.append("trusted publishing (trusted-publishing: " + settings.trusted_publishing + ")")
     why_not_oidc: tuple[str, str | None] | None = None  # (why, extra hint)
     if settings.trusted_publishing == "automatic":
@@ -399,11 +412,11 @@ def index_origin_note(target: Target, names: str, what: str, url: str) -> str:
 def _fork_explanation(environ: Mapping[str, str]) -> tuple[str, str] | None:
     """A fork pull request has no OIDC token whatever the workflow says: the one case worth explaining when
     `automatic` finds no token (otherwise a missing token just means trusted publishing was not set up)."""
-    if not environ.get("GITHUB_EVENT_PATH"):  # not in Actions: nothing to read, and no reason to import oidc
+    if not environ.get("GITHUB_EVENT_PATH"):  # not in Actions: nothing to read, and no reason to import identity
         return None
-    from publisher import oidc
+    from publisher import identity
 
-    return oidc.fork_explanation(environ)
+    return identity.fork_explanation(environ)
 
 
 def _trusted_publishing(
@@ -415,45 +428,44 @@ def _trusted_publishing(
     *,
     required: bool = True,
 ) -> Credentials | None:
-    from publisher import oidc
+    from publisher import identity, trusted_publishing
+    from publisher.exchange import RenewingToken
 
-    if not oidc.available(environ):
+    if not trusted_publishing.available(environ, required=required):
         if required:
-            raise oidc.missing_permission_error(environ)
+            raise trusted_publishing.missing_permission_error(environ)
         return None
-    refuse_insecure_token_request(environ)
+    identity.prepare(environ, trusted_publishing.PURPOSE, console)  # before any request: the request URL is https
 
-    def exchange() -> tuple[str, float | None]:
-        token, expires = oidc.mint_token(
-            target.publish_url, environ, console, settings=settings, project_names=project_names
+    def exchange(renewal: bool = True) -> tuple[str, float | None]:
+        return trusted_publishing.mint_token(
+            target.publish_url, environ, console, settings=settings, project_names=project_names, renewal=renewal
         )
-        mask_wire_forms(Credentials(TOKEN_USERNAME, token, "trusted-publishing", ""), console)
-        return token, expires
 
-    token, expires = exchange()
-    renewal = oidc.RenewingToken(token, expires, exchange)
+    token, expires = exchange(renewal=False)
+    renewal = RenewingToken(token, expires, exchange)
     return Credentials(TOKEN_USERNAME, token, "trusted-publishing", "trusted publishing (OIDC)", renewal)
 
 
-TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"  # noqa: S105 - a variable name, not a secret
+def _jfrog_oidc(settings: Settings, target: Target, environ: Mapping[str, str], console: Console) -> Credentials:
+    """The job's ID token exchanged at JFrog (jfrog.py) for an access token, renewed before it expires. The username
+    is the first exchange's: renewals for the same integration and mapping answer the same one."""
+    from publisher import identity, jfrog
+    from publisher.exchange import RenewingToken
 
+    cfg = jfrog.config(settings, target.publish_url)
+    assert cfg is not None  # the provider name is set
+    identity.prepare(environ, jfrog.purpose(settings), console)  # exit 2 before any request when no ID token can exist
 
-def refuse_insecure_token_request(environ: Mapping[str, str], resolve: Resolver | None = None) -> None:
-    """ACTIONS_ID_TOKEN_REQUEST_TOKEN is a bearer secret sent to ACTIONS_ID_TOKEN_REQUEST_URL: https only (GitHub
-    always sets an https URL), or loopback. Not even allow-insecure-http lends it to a network in clear text."""
-    url = environ.get(TOKEN_REQUEST_URL, "").strip()
-    if scheme(url) == "https" or (scheme(url) == "http" and is_loopback(url, resolve)):
-        return
-    try:
-        shown = origin(display(url)) if "://" in url else "a value that is not a URL"
-    except ValueError:
-        shown = "a URL with an invalid port"
-    raise ConfigError(
-        f"Refusing to request an OIDC token: {TOKEN_REQUEST_URL} is not an https:// URL (it points at {shown}), and "
-        "the request would carry ACTIONS_ID_TOKEN_REQUEST_TOKEN, a bearer secret, readable on the network path.",
-        hint=f"GitHub sets {TOKEN_REQUEST_URL} itself, to an https:// URL: check that no step, `env:` block or "
-        "runner configuration overrides it. Or pass other credentials and set trusted-publishing to `never`.",
-    )
+    first = jfrog.exchange(cfg, target.publish_url, environ, console, settings=settings)
+
+    def renew() -> tuple[str, float | None]:
+        grant = jfrog.exchange(cfg, target.publish_url, environ, console, settings=settings, renewal=True)
+        return grant.access_token, grant.expires
+
+    renewal = RenewingToken(first.access_token, first.expires, renew)
+    source = f"JFrog OIDC (integration `{safe.inline(cfg.provider, 200)}`)"
+    return Credentials(first.username, first.access_token, "jfrog-oidc", source, renewal)
 
 
 def _missing(
@@ -477,7 +489,8 @@ def _missing(
     else:
         hint = (
             f"Export {prefix}_USERNAME and {prefix}_PASSWORD, pass -u/-p, or pass --token (UV_PUBLISH_TOKEN) for an "
-            "API token. Trusted publishing works only inside a GitHub Actions job with `permissions: id-token: write`."
+            "API token. Trusted publishing works inside a GitHub Actions job with `permissions: id-token: write`, "
+            "or a GitLab CI job whose `id_tokens:` holds PYPI_ID_TOKEN (`aud: pypi`)."
         )
     if why_not_oidc and why_not_oidc[1]:
         hint += "\n" + why_not_oidc[1]
@@ -530,8 +543,8 @@ def read_auth(
             return ReadAuth((user, password), names, bound)
         if user or password:
             withheld.append(index_origin_note(target, names, "the check URL", check_url))
-    if credentials.renewal is not None:  # a trusted-publishing token is for uploading, and expires
-        withheld.insert(0, "trusted-publishing tokens are not used to read the index")
+    if credentials.renewal is not None:  # an exchanged token is for uploading, and expires
+        withheld.insert(0, f"{EXCHANGED.get(credentials.method, 'exchanged tokens')} are not used to read the index")
     elif credentials.auth is not None and same_origin(check_url, target.publish_url):
         return ReadAuth(credentials.auth, f"the upload credentials ({credentials.source})", bound)
     elif credentials.present:

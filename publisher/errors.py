@@ -65,10 +65,10 @@ class AuthenticationError(UploadError):
     title = "Authentication failed"
 
 
-class TrustedPublishingError(PublishError):
-    """The OIDC exchange failed; exit status 1 unless raised as a configuration problem."""
+class TokenExchangeError(PublishError):
+    """An OIDC token exchange failed (exchange.py); exit status 1 unless raised as a configuration problem."""
 
-    title = "Trusted publishing failed"
+    title = "Token exchange failed"
 
     def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 1, supported: bool = True) -> None:
         super().__init__(message, hint)
@@ -76,3 +76,15 @@ class TrustedPublishingError(PublishError):
         # False when the index has no trusted publishing (audience 404/403): `automatic` then looks no further,
         # while a refusal or an outage of an index that has it is an authentication failure of its own.
         self.supported = supported
+
+
+class TrustedPublishingError(TokenExchangeError):
+    """PyPI-style trusted publishing (trusted_publishing.py) failed."""
+
+    title = "Trusted publishing failed"
+
+
+class JFrogOidcError(TokenExchangeError):
+    """The JFrog Platform's OIDC token exchange (jfrog.py) failed."""
+
+    title = "JFrog OIDC failed"

@@ -29,8 +29,9 @@ from publisher.urls import display, sends_in_clear, userinfo_secrets
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+# `<AUDIENCE>_ID_TOKEN`: the ID tokens a GitLab CI job's `id_tokens:` hold (identity.py).
 _SECRET_ENV = re.compile(
-    r"^(UV_INDEX_.+_PASSWORD|UV_PUBLISH_PASSWORD|UV_PUBLISH_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN)$"
+    r"^(UV_INDEX_.+_PASSWORD|UV_PUBLISH_PASSWORD|UV_PUBLISH_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN|[A-Z_][A-Z0-9_]*_ID_TOKEN)$"
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from publisher.errors import ConfigError
@@ -67,8 +67,19 @@ class Settings(BaseModel):
     allow_insecure_http: Flag = Field(default=False, alias="allow-insecure-http")
     retries: int = Field(default=3, ge=0, le=10)
     parallel: int = Field(default=4, ge=1, le=32)
+    jfrog_oidc_provider_name: str | None = Field(default=None, alias="jfrog-oidc-provider-name")
+    jfrog_oidc_audience: str | None = Field(default=None, alias="jfrog-oidc-audience")
+    jfrog_project_key: str | None = Field(default=None, alias="jfrog-project-key")
+    jfrog_url: str | None = Field(default=None, alias="jfrog-url")
     working_directory: Path = Field(default=Path("."), alias="working-directory")
     front_end: Literal["action", "cli"] = Field(default="action", alias="front-end")
+
+    @field_validator("jfrog_oidc_provider_name", "jfrog_oidc_audience", "jfrog_project_key", "jfrog_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        """`--jfrog-oidc-audience ''` or a blank value is not set (as an empty action input is not): JFrog OIDC is on
+        only with a provider name, and an empty audience sends none."""
+        return value.strip() or None if value is not None else None
 
     def label(self, name: str) -> str:
         """How the user spells an input in the front end they used: `token` input, or --token."""
@@ -91,7 +102,7 @@ _EXPECTED = {
 }
 _FLAGS = {"skip-existing", "dry-run", "verbose", "print-hash", "verify-metadata", "allow-insecure-http"}
 _SECRETS = {"username", "password", "token"}
-_URLS = {"publish-url", "check-url"}  # shown without their user info, as everywhere
+_URLS = {"publish-url", "check-url", "jfrog-url"}  # shown without their user info, as everywhere
 
 
 def _describe(error: ErrorDetails, front_end: str) -> str:

@@ -264,6 +264,12 @@ class _Upload:
 
 def auth_hint(url: str, credentials: Credentials) -> str:
     """What to check after a 401/403, with the one registry-specific trap we know of where it applies."""
+    if credentials.method == "jfrog-oidc":
+        return (
+            "The access token has the token scope of the identity mapping that matched this run: give that user (or "
+            "group) permission to deploy to this repository in JFrog, or make a mapping with such a scope match first "
+            "(its claims JSON and priority)."
+        )
     hint = "Check that the secret behind that source is current and may upload to this repository."
     lowered = url.lower()
     if "artifactory" in lowered or "jfrog" in lowered:

@@ -10,7 +10,7 @@ import pytest
 
 from publisher.auth import client_auth
 from publisher.credentials import Credentials
-from publisher.oidc import RenewingToken
+from publisher.exchange import RenewingToken
 
 PUBLISH_URL = "https://registry.example/upload/"
 BASIC = "Basic " + base64.b64encode(b"alice:s3cret").decode()

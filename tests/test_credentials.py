@@ -14,8 +14,8 @@ import pytest
 
 from publisher.credentials import Credentials, read_auth, resolve_credentials
 from publisher.errors import ConfigError, MissingCredentialsError
+from publisher.exchange import RenewingToken
 from publisher.index import Target
-from publisher.oidc import RenewingToken
 from publisher.settings import build_settings
 from publisher.urls import origin
 
@@ -302,7 +302,7 @@ def test_unused_index_variables_are_named_in_the_read_source() -> None:
 
 
 def test_the_oidc_request_token_is_never_sent_in_clear(monkeypatch: pytest.MonkeyPatch) -> None:
-    import publisher.oidc
+    import publisher.trusted_publishing
 
     minted: list[str] = []
 
@@ -310,7 +310,7 @@ def test_the_oidc_request_token_is_never_sent_in_clear(monkeypatch: pytest.Monke
         minted.append(environ["ACTIONS_ID_TOKEN_REQUEST_URL"])
         return "minted", None
 
-    monkeypatch.setattr(publisher.oidc, "mint_token", mint_token)
+    monkeypatch.setattr(publisher.trusted_publishing, "mint_token", mint_token)
     refused = [
         "http://token.example/x?api-version=2.0",
         "HTTP://token.example/x",

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from publisher import oidc
+from publisher import trusted_publishing
 from publisher.console import TerminalConsole
 from publisher.credentials import NO_CREDENTIALS, ReadAuth
 from publisher.digests import file_digests
@@ -175,7 +175,7 @@ def test_an_https_listing_is_not_followed_to_plain_http(dist: Dist) -> None:
 def _mint(index_url: str, github_env: dict[str, str]) -> tuple[str, float | None]:
     settings = build_settings({"trusted-publishing": "always", "retries": "0"})
     env = {**github_env, "GITHUB_ACTIONS": "true", "PUBLISHER_RETRY_BASE_DELAY": "0", **UNIT_ENV}
-    return oidc.mint_token(f"{index_url}/legacy/", env, TerminalConsole(), settings=settings)
+    return trusted_publishing.mint_token(f"{index_url}/legacy/", env, TerminalConsole(), settings=settings)
 
 
 @pytest.mark.parametrize(

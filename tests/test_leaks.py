@@ -311,6 +311,46 @@ def test_trusted_publishing_mint_failure(oidc_fakes: tuple[Any, Any], tmp_path: 
     assert any(MASK_LINE.match(line) and line.endswith(github.issued[0]) for line in run.stdout.splitlines())
 
 
+# -- JFrog OIDC: the ID token, the access token (and its Basic form) and the username are the secrets ---------------
+
+
+@pytest.mark.parametrize("status", [401, 403, 500])
+def test_jfrog_oidc_with_a_repository_echoing_the_header(status: int, tmp_path: Path, template: Path) -> None:
+    """Artifactory (faked) answers every upload with `status`, quoting the Authorization header it got back, decoded:
+    the access token of each exchange (renewed before each upload with these 30-second tokens), its Basic form and the
+    username must stay hidden, as must the GitHub request token and every ID token."""
+    from tests.fakes.github_oidc import ISSUER, FakeGitHubOIDC
+    from tests.fakes.jfrog import FakeJFrog, IdentityMapping, Integration
+
+    class EchoingArtifactory(FakeJFrog):
+        def upload(self, request: Request) -> Response:
+            auth = request.headers.get("authorization", "(none)")
+            decoded = base64.b64decode(auth[6:]).decode(errors="replace") if auth.startswith("Basic ") else ""
+            return Response.text(status, f"Authorization: {auth} ({decoded}) refused")
+
+    username = "Dep10yer-" + uuid.uuid4().hex[:8]
+    github = FakeGitHubOIDC(request_token=make_secret())
+    mapping = IdentityMapping("repo", {"repository": "octo-org/octo-repo"}, username, expires_in=30)
+    with github, EchoingArtifactory({"github-oidc": Integration(ISSUER, github.jwks_url, [mapping])}) as platform:
+        workspace = tmp_path / "workspace"
+        shutil.copytree(template, workspace / "dist")
+        inputs = {"publish-url": platform.upload_url, "jfrog-oidc-provider-name": "github-oidc", "verbose": "true"}
+        run = run_action(workspace, {**inputs, "retries": "1"}, env={**github.env, **QUICK_RETRIES})
+
+    assert run.returncode == 1, run.output
+    assert "refused" in run.stdout  # the registry's words are shown, redacted
+    assert platform.issued, "no access token was issued"
+    for token in platform.issued:
+        assert_no_leak(run, token, username)
+        assert_no_leak(run, token, "")  # the Basic form with an empty username too
+    for secret in [github.request_token, *github.issued, username]:
+        assert_no_leak(run, secret, None)
+    assert_masked_first(run, github.request_token)
+    lines = run.stdout.splitlines()
+    for secret in [*platform.issued, username, *github.issued]:
+        assert any(MASK_LINE.match(line) and line.endswith(f"::{secret}") for line in lines), "never masked"
+
+
 def test_check_url_read_credentials_differ_from_upload_credentials(tmp_path: Path, template: Path) -> None:
     """skip-existing reads the index with UV_INDEX_<NAME>_* while uploading with a token: both pairs must stay hidden,
     in every form, when the check URL echoes the Basic header it was sent."""

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from publisher import USER_AGENT, oidc
+from publisher import USER_AGENT, exchange, identity, trusted_publishing
 from publisher.errors import TrustedPublishingError
 from publisher.retry import RETRY_AFTER_CAP
 from publisher.settings import Settings, build_settings
@@ -96,7 +96,7 @@ def _settings(**raw: Any) -> Settings:
 
 def _mint(index: FakeTrustedIndex, env: dict[str, str], console: RecordingConsole, **kwargs: Any) -> str:
     settings = kwargs.pop("settings", None) or _settings()
-    return oidc.mint_token(index.upload_url, env, console, settings=settings, **kwargs)[0]
+    return trusted_publishing.mint_token(index.upload_url, env, console, settings=settings, **kwargs)[0]
 
 
 def _assert_no_secrets(github: FakeGitHubOIDC, index: FakeTrustedIndex, *texts: str) -> None:
@@ -177,17 +177,17 @@ def test_the_minted_token_uploads_and_anything_else_is_refused(github: FakeGitHu
 
 
 def test_request_url_without_a_query_string_gets_one() -> None:
-    assert oidc.with_audience("https://t.example/idtoken?api-version=2.0", "pypi") == (
+    assert identity.with_audience("https://t.example/idtoken?api-version=2.0", "pypi") == (
         "https://t.example/idtoken?api-version=2.0&audience=pypi"
     )
-    assert oidc.with_audience("https://t.example/idtoken", "pypi") == "https://t.example/idtoken?audience=pypi"
-    assert oidc.with_audience("https://t.example/idtoken?", "a b&c") == "https://t.example/idtoken?audience=a+b%26c"
+    assert identity.with_audience("https://t.example/idtoken", "pypi") == "https://t.example/idtoken?audience=pypi"
+    assert identity.with_audience("https://t.example/idtoken?", "a b&c") == "https://t.example/idtoken?audience=a+b%26c"
 
 
 def test_plain_http_to_a_remote_index_is_refused_before_any_request(github: FakeGitHubOIDC) -> None:
     console = RecordingConsole()
     with pytest.raises(TrustedPublishingError, match="plain http") as info:
-        oidc.mint_token("http://index.example/legacy/", _env(github), console, settings=_settings())
+        trusted_publishing.mint_token("http://index.example/legacy/", _env(github), console, settings=_settings())
     assert info.value.exit_code == 2
     assert not github.requests
 
@@ -247,7 +247,7 @@ def test_retry_after_is_honoured_but_capped(
     github: FakeGitHubOIDC, index: FakeTrustedIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr("publisher.oidc.time.sleep", pauses.append)
+    monkeypatch.setattr("publisher.exchange.time.sleep", pauses.append)
     index.fail_next["/_/oidc/audience"] = [503, 503]
     original = index.handle
 
@@ -269,7 +269,7 @@ def test_unreachable_index_is_reported_after_the_retries(github: FakeGitHubOIDC)
         url = gone.upload_url
     console = RecordingConsole()
     with pytest.raises(TrustedPublishingError, match="Could not reach") as info:
-        oidc.mint_token(url, _env(github), console, settings=_settings(retries=1))
+        trusted_publishing.mint_token(url, _env(github), console, settings=_settings(retries=1))
     assert "after 2 attempt(s)" in info.value.message
     assert console.titles("error") == ["Trusted publishing: index unreachable"]
 
@@ -400,15 +400,17 @@ def test_reusable_workflow_registered_as_pypi_sees_it_works(github: FakeGitHubOI
 def test_pypi_hosts_get_a_prefilled_trusted_publisher_link() -> None:
     claims = default_claims("Octo-Org/octo-repo", "release.yml")
     base = "provider=github&owner=Octo-Org&repository=octo-repo&workflow_filename=release.yml"
-    assert oidc.publisher_links("https://upload.pypi.org/legacy/", claims) == [
+    assert trusted_publishing.publisher_links("https://upload.pypi.org/legacy/", claims) == [
         f"https://pypi.org/manage/account/publishing/?{base}"
     ]
-    assert oidc.publisher_links("https://test.pypi.org/legacy/", claims, ["demo", "Demo_Pkg", "demo-pkg"]) == [
+    assert trusted_publishing.publisher_links(
+        "https://test.pypi.org/legacy/", claims, ["demo", "Demo_Pkg", "demo-pkg"]
+    ) == [
         f"https://test.pypi.org/manage/project/demo/settings/publishing/?{base}",
         f"https://test.pypi.org/manage/project/demo-pkg/settings/publishing/?{base}",  # as PyPI spells it, once
     ]
-    assert oidc.publisher_links("https://pypi.example.com/legacy/", claims) == []
-    assert oidc.publisher_links("https://upload.pypi.org/legacy/", {}) == []
+    assert trusted_publishing.publisher_links("https://pypi.example.com/legacy/", claims) == []
+    assert trusted_publishing.publisher_links("https://upload.pypi.org/legacy/", {}) == []
 
 
 def test_pypi_link_is_in_the_refusal_for_pypi_hosts(
@@ -416,7 +418,7 @@ def test_pypi_link_is_in_the_refusal_for_pypi_hosts(
 ) -> None:
     """Pretend the loopback index is upload.pypi.org for the link only; every request still goes to 127.0.0.1."""
     index.publisher = Publisher("octo-org/other-repo")
-    monkeypatch.setitem(oidc.PYPI_SITES, "127.0.0.1", "https://pypi.org")
+    monkeypatch.setitem(trusted_publishing.PYPI_SITES, "127.0.0.1", "https://pypi.org")
     console = RecordingConsole()
     _raise(index, _env(github), console, project_names=["Demo_Pkg"])
     (annotation,) = console.of("error")
@@ -433,21 +435,21 @@ def test_pypi_link_is_in_the_refusal_for_pypi_hosts(
 
 def test_without_project_names_the_link_is_the_pending_publisher_form() -> None:
     claims = default_claims(environment=None)
-    text = oidc.publisher_help("https://upload.pypi.org/legacy/", claims)
+    text = trusted_publishing.publisher_help("https://upload.pypi.org/legacy/", claims)
     assert text is not None
     assert "https://pypi.org/manage/account/publishing/?provider=github" in text
     assert "project name" in text
     assert "environment name" not in text
-    assert oidc.publisher_help("https://pypi.example.com/legacy/", claims) is None
+    assert trusted_publishing.publisher_help("https://pypi.example.com/legacy/", claims) is None
 
 
 def test_claims_are_decoded_without_verification() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode({"sub": "repo:a/b:ref:refs/heads/main", "n": 1}, key, algorithm="RS256")
-    assert oidc.decode_claims(token) == {"sub": "repo:a/b:ref:refs/heads/main", "n": 1}
-    assert oidc.decode_claims("not-a-jwt") == {}
-    assert oidc.decode_claims("a.!!!.c") == {}
-    assert oidc.decode_claims("a." + base64.urlsafe_b64encode(b"[1]").decode().rstrip("=") + ".c") == {}
+    assert exchange.decode_claims(token) == {"sub": "repo:a/b:ref:refs/heads/main", "n": 1}
+    assert exchange.decode_claims("not-a-jwt") == {}
+    assert exchange.decode_claims("a.!!!.c") == {}
+    assert exchange.decode_claims("a." + base64.urlsafe_b64encode(b"[1]").decode().rstrip("=") + ".c") == {}
 
 
 # -- the fake index verifies like PyPI ----------------------------------------------------------------------------
@@ -482,7 +484,7 @@ def test_fake_index_verifies_signature_audience_expiry_and_reuse(
 
 
 def test_missing_variables_explain_the_permission() -> None:
-    error = oidc.missing_permission_error({"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push"})
+    error = trusted_publishing.missing_permission_error({"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push"})
     assert error.exit_code == 2
     assert "ACTIONS_ID_TOKEN_REQUEST_URL" in error.message
     assert "ACTIONS_ID_TOKEN_REQUEST_TOKEN" in error.message
@@ -492,7 +494,7 @@ def test_missing_variables_explain_the_permission() -> None:
 
 
 def test_missing_variables_outside_actions_say_so() -> None:
-    error = oidc.missing_permission_error({})
+    error = trusted_publishing.missing_permission_error({})
     assert "This is not a GitHub Actions job" in error.message
     assert error.exit_code == 2
 
@@ -512,7 +514,7 @@ def test_missing_variables_on_a_fork_pull_request_explain_forks(tmp_path: Path, 
         "GITHUB_EVENT_NAME": event_name,
         "GITHUB_EVENT_PATH": str(_event(tmp_path, "someone/octo-repo")),
     }
-    error = oidc.missing_permission_error(env)
+    error = trusted_publishing.missing_permission_error(env)
     assert f"`{event_name}`" in error.message
     assert "`someone/octo-repo`" in error.message
     assert "never gives" in error.message
@@ -532,8 +534,8 @@ def test_pull_request_target_is_not_treated_as_a_fork(tmp_path: Path) -> None:
         "GITHUB_EVENT_NAME": "pull_request_target",
         "GITHUB_EVENT_PATH": str(_event(tmp_path, "someone/octo-repo")),
     }
-    assert oidc.fork_pull_request(env) is None
-    error = oidc.missing_permission_error(env)
+    assert identity.fork_pull_request(env) is None
+    error = trusted_publishing.missing_permission_error(env)
     assert "fork" not in error.message
     assert "id-token: write" in (error.hint or "")
 
@@ -542,22 +544,22 @@ def test_fork_detection_edge_cases(tmp_path: Path) -> None:
     def env(path: Path | str, event: str = "pull_request") -> dict[str, str]:
         return {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(path)}
 
-    assert oidc.fork_pull_request(env(_event(tmp_path, "octo-org/octo-repo"))) is None  # same repository
-    assert oidc.fork_pull_request(env(_event(tmp_path, "someone/x"), event="push")) is None
-    assert oidc.fork_pull_request(env(tmp_path / "missing.json")) is None
+    assert identity.fork_pull_request(env(_event(tmp_path, "octo-org/octo-repo"))) is None  # same repository
+    assert identity.fork_pull_request(env(_event(tmp_path, "someone/x"), event="push")) is None
+    assert identity.fork_pull_request(env(tmp_path / "missing.json")) is None
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
-    assert oidc.fork_pull_request(env(tmp_path / "bad.json")) is None
-    deleted = oidc.fork_pull_request(env(_event(tmp_path, None)))
+    assert identity.fork_pull_request(env(tmp_path / "bad.json")) is None
+    deleted = identity.fork_pull_request(env(_event(tmp_path, None)))
     assert deleted is not None
     assert deleted["head"] == "a deleted fork"
-    flagged = oidc.fork_pull_request(env(_event(tmp_path, "octo-org/octo-repo", fork=True)))
+    flagged = identity.fork_pull_request(env(_event(tmp_path, "octo-org/octo-repo", fork=True)))
     assert flagged is not None
 
 
 def test_mint_without_variables_raises_the_permission_error(index: FakeTrustedIndex) -> None:
     console = RecordingConsole()
     with pytest.raises(TrustedPublishingError, match="id-token") as info:
-        oidc.mint_token(index.upload_url, {"GITHUB_ACTIONS": "true"}, console, settings=_settings())
+        trusted_publishing.mint_token(index.upload_url, {"GITHUB_ACTIONS": "true"}, console, settings=_settings())
     assert info.value.exit_code == 2
     assert not index.requests
 
@@ -575,7 +577,7 @@ def test_renewing_token_mints_again_only_near_expiry_and_once_across_threads() -
         minted.append(f"token-{len(minted) + 1}")
         return minted[-1], now[0] + 900
 
-    token = oidc.RenewingToken("token-0", 1900.0, renew, clock=lambda: now[0], margin=60)
+    token = exchange.RenewingToken("token-0", 1900.0, renew, clock=lambda: now[0], margin=60)
     assert token.current() == "token-0"
     now[0] = 1839.0  # 61 s left: still good
     assert token.current() == "token-0"
@@ -592,10 +594,10 @@ def test_renewing_token_mints_again_only_near_expiry_and_once_across_threads() -
 
 def test_renewing_token_assumes_pypis_lifetime_when_the_index_gives_none() -> None:
     now = [0.0]
-    token = oidc.RenewingToken("first", None, lambda: ("second", None), clock=lambda: now[0], margin=60)
-    now[0] = oidc.DEFAULT_LIFETIME - 61
+    token = exchange.RenewingToken("first", None, lambda: ("second", None), clock=lambda: now[0], margin=60)
+    now[0] = exchange.DEFAULT_LIFETIME - 61
     assert token.current() == "first"
-    now[0] = oidc.DEFAULT_LIFETIME - 59
+    now[0] = exchange.DEFAULT_LIFETIME - 59
     assert token.current() == "second"
 
 
@@ -607,7 +609,7 @@ def test_a_failed_renewal_is_raised_again_not_retried_by_every_upload() -> None:
         attempts.append(1)
         raise TrustedPublishingError("the index refused the OIDC token", exit_code=1)
 
-    token = oidc.RenewingToken("first", 100.0, renew, clock=lambda: now[0], margin=60)
+    token = exchange.RenewingToken("first", 100.0, renew, clock=lambda: now[0], margin=60)
     now[0] = 50.0
     for _ in range(3):
         with pytest.raises(TrustedPublishingError, match="refused"):

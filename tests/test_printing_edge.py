@@ -10,6 +10,7 @@ file with four cells.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -186,16 +187,19 @@ def retry_warning(console: Console, value: str) -> None:
 
 def oidc_answers(console: Console, value: str) -> None:
     """The audience, GitHub's answer and the mint-token refusal, each in the index's (or GitHub's) own words."""
-    from publisher.oidc import _Exchange
+    from publisher.identity import IdToken
     from publisher.retry import RetryPolicy
+    from publisher.trusted_publishing import Minting
 
-    class Canned(_Exchange):
+    class Canned(Minting):
         """The exchange with one canned answer instead of the network."""
 
-        answer: httpx.Response
+        canned: httpx.Response
 
-        def send(self, method: str, url: str, *, what: str, shown_url: str, **kwargs: object) -> httpx.Response:
-            return self.answer
+        def send(
+            self, method: str, url: str, *, what: str, side: str, shown_url: str, **kwargs: object
+        ) -> httpx.Response:
+            return self.canned
 
     bodies = [
         _response(200, json.dumps({"audience": "x" + value})),  # never empty: an empty one is another path
@@ -203,17 +207,54 @@ def oidc_answers(console: Console, value: str) -> None:
         _response(422, json.dumps({"message": value, "errors": [{"code": value, "description": value}]})),
         _response(400, json.dumps({"errors": [{"code": "invalid-publisher", "description": value}] * 3})),
     ]
-    exchange = Canned(httpx.Client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0))
+    exchange = Canned(httpx.Client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0), {})
     for response in bodies:
-        exchange.answer = response
+        exchange.canned = response
         try:
             console.debug(f"OIDC audience: {safe.inline(exchange.audience(), 200)}")
         except PublishError as exc:
             console.error(str(exc), title=exc.title)
-        try:
-            exchange.minted(response, "e30.e30.sig", [value])
-        except PublishError as exc:
-            console.error(str(exc), title=exc.title)
+        for token in (IdToken("e30.e30.sig", "github"), IdToken(_jwt_with(GITLAB_CLAIMS, value), "gitlab")):
+            try:
+                exchange.minted(response, token, [value])
+            except PublishError as exc:
+                console.error(str(exc), title=exc.title)
+
+
+GITHUB_CLAIMS = ("repository", "ref", "workflow_ref", "environment", "sub", "aud", "job_workflow_ref")
+GITLAB_CLAIMS = ("sub", "project_path", "namespace_path", "ci_config_ref_uri", "ref_path", "environment")
+
+
+def _jwt_with(names: tuple[str, ...], value: str) -> str:
+    """An (unsigned) ID token whose every named claim is `value`: the claims are outside text too."""
+    payload = json.dumps(dict.fromkeys(names, value)).encode()
+    return "e30." + base64.urlsafe_b64encode(payload).decode().rstrip("=") + ".sig"
+
+
+def jfrog_answers(console: Console, value: str) -> None:
+    """JFrog's refusals (an audience, a provider or mapping), odd answers, and the token's claims, in their words."""
+    from publisher.identity import IdToken
+    from publisher.jfrog import Config, JFrogExchange
+    from publisher.retry import RetryPolicy
+    from publisher.settings import build_settings
+
+    settings = build_settings({"jfrog-oidc-provider-name": "p"})
+    config = Config("p" + value, "a" + value, "k" + value, "https://jfrog.example", explicit=False)
+    exchange = JFrogExchange(httpx.Client(), console, RetryPolicy(retries=0), settings, config, {})
+    tokens = [IdToken(_jwt_with(GITHUB_CLAIMS, value), "github"), IdToken(_jwt_with(GITLAB_CLAIMS, value), "gitlab")]
+    bodies = [
+        _response(400, json.dumps({"errors": [{"code": value, "message": f"Invalid audience {value}"}]})),
+        _response(401, json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": value}] * 3})),
+        _response(404, value),
+        _response(200, json.dumps({"access_token": [value]})),
+    ]
+    for response in bodies:
+        for token in tokens:
+            try:
+                exchange.granted(response, token)
+                console.error("granted")
+            except PublishError as exc:
+                console.error(str(exc), title=exc.title)
 
 
 def dist_names(console: Console, value: str) -> None:
@@ -292,6 +333,7 @@ TEMPLATES = [
     index_name_error,
     retry_warning,
     oidc_answers,
+    jfrog_answers,
     dist_names,
     internal_error,
     check_url_pages,

@@ -5,7 +5,7 @@ vary) followed by a line naming the annotation title and the exit status:
 
     #### ``Index not found: `<index>`. Found indexes: <names> (in <file>).``
 
-    Error *Index not resolved*, exit status 2.
+    Error *No upload target*, exit status 2.
 
 Most entries are produced for real here: the CLI (or the action's entrypoint, for what only happens in Actions) is
 run on the bad input against pypiserver, a local fake or nothing at all, and the entry's message (placeholders read
@@ -27,8 +27,10 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import FakeServer, Request, Response
-from tests.fakes.github_oidc import FakeGitHubOIDC
-from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
+from tests.fakes.github_oidc import ISSUER, FakeGitHubOIDC
+from tests.fakes.gitlab_oidc import FakeGitLabOIDC
+from tests.fakes.jfrog import FakeJFrog, IdentityMapping, Integration
+from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publisher
 from tests.support.builders import Dists, build_project, make_workspace
 from tests.support.runner import run_action, run_cli
 from tests.support.servers import PypiServer, free_port
@@ -469,7 +471,7 @@ def _trusted(bed: Bed, *, audience_status: int = 200, publisher: Publisher | Non
     return bed.cli("--publish-url", index.upload_url, "--trusted-publishing", "always", cwd=workspace, env=github.env)
 
 
-@case("cannot request an OpenID Connect (OIDC) token")
+@case("token from GitHub for trusted publishing")
 def _no_id_token_permission(bed: Bed) -> Printed:
     return bed.action(bed.workspace(), {"publish-url": f"{bed.nowhere}/", "trusted-publishing": "always"}, NO_OIDC)
 
@@ -511,13 +513,103 @@ def _always_with_other_credentials(bed: Bed) -> Printed:
     return bed.cli("--index", INDEX, "--trusted-publishing", "always", "-u", "alice", "-p", "s3cret")
 
 
-@case("Refusing to send GitHub's OIDC token over plain http")
+@case("OIDC token over plain http to")
 def _trusted_publishing_over_http(bed: Bed) -> Printed:
     env = {
         "ACTIONS_ID_TOKEN_REQUEST_URL": f"{bed.nowhere}/token?api-version=2.0",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "never-sent-request-token",
     }
     return bed.cli("--publish-url", "http://registry.invalid/legacy/", "--trusted-publishing", "always", env=env)
+
+
+@case("This GitLab CI job has no")
+def _gitlab_without_id_token(bed: Bed) -> Printed:
+    gitlab = FakeGitLabOIDC()
+    bed.fake(gitlab)
+    index = FakeTrustedIndex(gitlab.public_key, publisher=GitLabPublisher(), gitlab_key=gitlab.public_key)
+    bed.fake(index)
+    args = ["--publish-url", index.upload_url, "--trusted-publishing", "always"]
+    return bed.cli(*args, env={"GITLAB_CI": "true"})
+
+
+# JFrog OIDC ---------------------------------------------------------------------------------------------------------
+
+PROVIDER = "github-oidc"
+
+
+def _jfrog(bed: Bed, *, audience: str | None = None) -> tuple[FakeGitHubOIDC, FakeJFrog]:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    mapping = IdentityMapping("octo-repo", {"repository": "octo-org/octo-repo"})
+    platform = FakeJFrog({PROVIDER: Integration(ISSUER, github.jwks_url, [mapping], audience)})
+    bed.fake(platform)
+    return github, platform
+
+
+def _jfrog_action(bed: Bed, platform_url: str, env: dict[str, str], **inputs: str) -> Printed:
+    return bed.action(
+        bed.workspace(),
+        {"publish-url": platform_url, "jfrog-oidc-provider-name": PROVIDER, "retries": "0", **inputs},
+        env,
+    )
+
+
+@case("token from GitHub for the JFrog OIDC token exchange")
+def _jfrog_without_id_token(bed: Bed) -> Printed:
+    return _jfrog_action(bed, f"{bed.nowhere}/artifactory/api/pypi/pypi-local", NO_OIDC)
+
+
+@case("OIDC token for an access token")
+def _jfrog_refused(bed: Bed) -> Printed:
+    github, platform = _jfrog(bed)
+    return _jfrog_action(bed, platform.upload_url, github.env, **{"jfrog-oidc-provider-name": "github-odic"})
+
+
+@case("refused the OIDC token for the integration")
+def _jfrog_audience(bed: Bed) -> Printed:
+    github, platform = _jfrog(bed, audience="jfrog-github")
+    return _jfrog_action(bed, platform.upload_url, github.env, **{"jfrog-oidc-audience": "jfrog"})
+
+
+@case("answered the OIDC token exchange")
+def _jfrog_unexpected(bed: Bed) -> Printed:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    old = bed.fake(Answering(Response(404, b"<html>Not Found</html>", {"Content-Type": "text/html"})))
+    return _jfrog_action(bed, f"{old.url}/artifactory/api/pypi/pypi-local", github.env)
+
+
+@case("for the JFrog OIDC token exchange after")
+def _jfrog_unreachable(bed: Bed) -> Printed:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    return _jfrog_action(bed, f"{bed.nowhere}/artifactory/api/pypi/pypi-local", github.env)
+
+
+@case("is not known in this GitLab CI job")
+def _jfrog_gitlab_without_audience(bed: Bed) -> Printed:
+    env = {"GITLAB_CI": "true", "JFROG_ID_TOKEN": "never-read", "JFROG_OIDC_PROVIDER_NAME": PROVIDER}
+    return bed.cli("--publish-url", f"{bed.nowhere}/artifactory/api/pypi/pypi-local", env=env)
+
+
+@case("Refusing the JFrog OIDC token exchange over plain http")
+def _jfrog_over_http(bed: Bed) -> Printed:
+    args = [
+        "--publish-url",
+        "https://registry.invalid/artifactory/api/pypi/local",
+        "--jfrog-url",
+        "http://jfrog.invalid",
+    ]
+    return bed.cli(*args, "--jfrog-oidc-provider-name", PROVIDER)
+
+
+@case("segment to take the JFrog Platform's URL from")
+def _jfrog_url_not_derived(bed: Bed) -> Printed:
+    return bed.cli("--publish-url", "https://registry.invalid/pypi/local/", "--jfrog-oidc-provider-name", PROVIDER)
+
+
+@case("came first in the credential chain")
+def _jfrog_not_used(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    return bed.cli("--index", INDEX, "--jfrog-oidc-provider-name", PROVIDER, cwd=workspace, env=bed.creds())
 
 
 # -- the tests ----------------------------------------------------------------------------------------------------
@@ -542,6 +634,9 @@ def test_readme_entry_matches_the_printed_message(key: str, bed: Bed) -> None:
         f"does not match what was printed (exit {printed.code}):\n{printed.text}"
     )
     assert printed.code == entry.exit_code, f"README says exit status {entry.exit_code}:\n{printed.text}"
+    shown = re.search(rf"^{entry.severity}: {re.escape(entry.title)}: (.*)$", printed.text, re.M)
+    assert shown is not None
+    assert not repeats_title(entry.title, shown.group(1)), f"the message repeats its title: {shown.group(0)}"
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -713,7 +808,7 @@ def test_the_section_covers_the_common_failures() -> None:
         "already exists on the index with different contents",
         "was redirected",
         "(after <n> attempts)",
-        "cannot request an OpenID Connect (OIDC) token",
+        "token from GitHub for trusted publishing",
         "does not support trusted publishing",
         "refused to exchange GitHub's OIDC token",
     ):
@@ -728,7 +823,7 @@ def test_terminal_form_reads_workflow_commands() -> None:
 
 
 def test_placeholders_become_wildcards() -> None:
-    entry = Entry("Index not found: `<index>`. Found indexes: <names> (in <file>).", "error", "Index not resolved", 2)
-    printed = "error: Index not resolved: Index not found: `nope`. Found indexes: `a`, `b` (in pyproject.toml).\nhint"
+    entry = Entry("Index not found: `<index>`. Found indexes: <names> (in <file>).", "error", "No upload target", 2)
+    printed = "error: No upload target: Index not found: `nope`. Found indexes: `a`, `b` (in pyproject.toml).\nhint"
     assert entry.pattern().search(printed)
     assert not entry.pattern().search(printed.replace("Found indexes", "Indexes found"))

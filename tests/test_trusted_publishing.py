@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import oidc, report, run
+from publisher import identity, report, run, trusted_publishing
 from publisher.settings import build_settings
 from tests.fakes.github_oidc import FakeGitHubOIDC
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
@@ -196,7 +196,7 @@ def test_always_without_variables_explains_the_permission(index: FakeTrustedInde
         "Trusted publishing failed",
         "ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set",
         PERMISSION_SNIPPET,  # the YAML, indentation intact, in the annotation and in the summary
-        oidc.GITHUB_PERMISSIONS_URL,
+        identity.GITHUB_PERMISSIONS_URL,
     )
     assert not index.requests
     assert json.loads(run.outputs["published"]) == []
@@ -284,7 +284,7 @@ def test_mint_refusal_dumps_the_claims(github: FakeGitHubOIDC, index: FakeTruste
         "- `invalid-publisher`: `valid token, but no corresponding publisher",
         *claims,
         "- `sub`: `repo:octo-org/octo-repo:environment:pypi`",
-        oidc.TROUBLESHOOTING_URL,
+        trusted_publishing.TROUBLESHOOTING_URL,
     )
     assert not _annotations(run, "warning")  # not a reusable workflow
     assert not index.files
@@ -392,7 +392,7 @@ def test_the_publisher_link_names_the_projects_being_published(
 ) -> None:
     """The pipeline hands the dists' project names to the exchange. In process, so that the loopback index can pass
     for upload.pypi.org when the link is built (every request still goes to 127.0.0.1)."""
-    monkeypatch.setitem(oidc.PYPI_SITES, "127.0.0.1", "https://pypi.org")
+    monkeypatch.setitem(trusted_publishing.PYPI_SITES, "127.0.0.1", "https://pypi.org")
     index.publisher = Publisher("octo-org/another-repo", "release.yml")
     settings = build_settings(
         {**_inputs(index, "always"), "working-directory": str(tp_workspace)},

@@ -1,5 +1,6 @@
-"""Local stand-ins for services the tests cannot reach: GitHub's OIDC token service, a trusted-publishing index and
-an offline Sigstore (Fulcio, CT log, Rekor: `sigstore_stack`).
+"""Local stand-ins for services the tests cannot reach: GitHub's OIDC token service, GitLab CI's ID tokens, a
+trusted-publishing index, a JFrog Platform (Access's OIDC exchange and an Artifactory PyPI repository) and an offline
+Sigstore (Fulcio, CT log, Rekor: `sigstore_stack`).
 
 Each fake is a real HTTP server on 127.0.0.1 (a free port, a background thread), so the code under test goes through
 its real HTTP client, timeouts and retries. `FakeServer` holds the plumbing; subclasses implement `handle()`.

@@ -1,11 +1,11 @@
 """A fake of GitHub Actions' OIDC token service (what `ACTIONS_ID_TOKEN_REQUEST_URL` points at).
 
 Like GitHub's, it wants `Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN`, takes the audience from the
-`audience` query parameter appended to a URL that already has `?api-version=2.0`, and answers `{"count": ...,
-"value": <JWT>}` where the JWT is RS256-signed by a key only this fake holds. Its public half is served as GitHub
-serves its keys, a JWKS at `/.well-known/jwks` (`jwks_url`), for verifiers that fetch keys (the fake Fulcio). The
-claims mirror a real token for a tag push; override or remove (value None) any of them per fake or per test through
-`claims`.
+`audience` query parameter appended to a URL that already has `?api-version=2.0` (without one, GitHub's default: the
+repository owner's URL, `https://github.com/OWNER`), and answers `{"count": ..., "value": <JWT>}` where the JWT is
+RS256-signed by a key only this fake holds. Its public half is served as GitHub serves its keys, a JWKS at
+`/.well-known/jwks` (`jwks_url`), for verifiers that fetch keys (the fake Fulcio, the fake JFrog). The claims mirror
+a real token for a tag push; override or remove (value None) any of them per fake or per test through `claims`.
 """
 
 from __future__ import annotations
@@ -133,6 +133,13 @@ class FakeGitHubOIDC(FakeServer):
         if scheme.lower() != "bearer" or not secrets.compare_digest(credential, self.request_token):
             return Response.json(401, {"message": "Bad credentials"})
         audience = request.query.get("audience")
-        if not audience or len(audience) != 1 or not audience[0]:
-            return Response.json(400, {"message": "audience query parameter is required (fake)"})
+        if audience is None:  # GitHub's default audience: the URL of the repository owner
+            return Response.json(200, {"count": 1, "value": self.issue(self.default_audience)})
+        if len(audience) != 1 or not audience[0]:
+            return Response.json(400, {"message": "audience must be given once, not empty (fake)"})
         return Response.json(200, {"count": 1, "value": self.issue(audience[0])})
+
+    @property
+    def default_audience(self) -> str:
+        """What GitHub puts in `aud` when the request names no audience: the repository owner's URL."""
+        return f"https://github.com/{self.claims.get('repository_owner', 'octo-org')}"

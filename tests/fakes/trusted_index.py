@@ -1,9 +1,12 @@
 """A fake package index with PyPI's trusted publishing and its legacy upload API.
 
 - `GET /_/oidc/audience` -> `{"audience": "pypi"}`, or 404 (no support) / 403 (disabled) when configured so.
-- `POST /_/oidc/mint-token` verifies the GitHub JWT as PyPI does: RS256 signature against the fake issuer's public
-  key, issuer, audience, expiry, a never-seen `jti`, then matches the claims against one registered publisher
-  (repository, workflow file via `job_workflow_ref`, optional environment). It answers PyPI-shaped bodies:
+- `POST /_/oidc/mint-token` verifies the JWT as PyPI does: RS256 signature against the public key of its issuer
+  (GitHub's, or with `gitlab_key` GitLab's, `https://gitlab.com`), issuer, audience, expiry, a never-seen `jti`, then
+  matches the claims against one registered publisher: a GitHub `Publisher` (repository, workflow file via
+  `job_workflow_ref`, optional environment) or a `GitLabPublisher` (namespace, project and top-level pipeline file
+  checked through `sub`, `project_path` and `ci_config_ref_uri` at `ref_path` or `sha`, optional environment), each
+  matching only tokens of its own issuer, as warehouse's publishers check them. It answers PyPI-shaped bodies:
   `{"success": true, "token": "pypi-...", "expires": ...}` or 422 `{"message": ..., "errors": [{"code", ...}]}`.
 - `POST /legacy/` parses the multipart upload form and accepts it only with HTTP Basic `__token__` plus a token
   this fake minted (403 otherwise, so a client that skipped the exchange fails), checks `sha256_digest` against
@@ -27,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes import FakeServer, Request, Response
 from tests.fakes.github_oidc import ISSUER
+from tests.fakes.gitlab_oidc import ISSUER as GITLAB_ISSUER
 
 TOKEN_LIFETIME_SECONDS = 900  # PyPI's minted tokens last 15 minutes
 
@@ -42,9 +46,39 @@ class Publisher:
     def matches(self, claims: dict[str, Any]) -> bool:
         workflow = f"{self.repository}/.github/workflows/{self.workflow_file}@"
         return (
-            claims.get("repository") == self.repository
+            claims.get("iss") == ISSUER
+            and claims.get("repository") == self.repository
             and claims.get("repository_owner") == self.repository.split("/", 1)[0]
             and str(claims.get("job_workflow_ref", "")).startswith(workflow)
+            and (self.environment is None or claims.get("environment") == self.environment)
+        )
+
+
+@dataclass(frozen=True)
+class GitLabPublisher:
+    """A GitLab CI/CD trusted publisher as registered on PyPI: namespace, project, the top-level pipeline file's path,
+    optional environment. Matched as warehouse's GitLab publisher checks claims: `sub` starts with
+    `project_path:<namespace>/<project>` and `project_path` is it (both case-insensitive), `ci_config_ref_uri` is
+    `gitlab.com/<project_path>//<pipeline file>@` followed by the token's `ref_path` or `sha`, and a configured
+    environment equals the `environment` claim."""
+
+    namespace: str = "octo-group"
+    project: str = "octo-project"
+    workflow_filepath: str = ".gitlab-ci.yml"
+    environment: str | None = None
+
+    def matches(self, claims: dict[str, Any]) -> bool:
+        project_path = f"{self.namespace}/{self.project}"
+        sub = str(claims.get("sub") or "").split(":")
+        refs = [claims.get("ref_path"), claims.get("sha")]
+        expected = {f"gitlab.com/{project_path}//{self.workflow_filepath}@{ref}" for ref in refs if ref}
+        return (
+            claims.get("iss") == GITLAB_ISSUER
+            and len(sub) >= 2
+            and f"{sub[0]}:{sub[1]}".lower() == f"project_path:{project_path}".lower()
+            and str(claims.get("project_path") or "").lower() == project_path.lower()
+            and all(refs)
+            and claims.get("ci_config_ref_uri") in expected
             and (self.environment is None or claims.get("environment") == self.environment)
         )
 
@@ -114,7 +148,8 @@ class FakeTrustedIndex(FakeServer):
         self,
         issuer_key: rsa.RSAPublicKey | bytes,
         *,
-        publisher: Publisher | None = None,
+        publisher: Publisher | GitLabPublisher | None = None,
+        gitlab_key: rsa.RSAPublicKey | None = None,
         audience: str = "pypi",
         audience_status: int = 200,
         token_lifetime: float = TOKEN_LIFETIME_SECONDS,
@@ -123,7 +158,10 @@ class FakeTrustedIndex(FakeServer):
         self.token_lifetime = token_lifetime
         self.upload_tokens: list[str] = []  # the token each accepted upload was sent with
         self.issuer_key = issuer_key
-        self.publisher = publisher or Publisher()
+        self.issuer_keys: dict[str, rsa.RSAPublicKey | bytes] = {ISSUER: issuer_key}
+        if gitlab_key is not None:
+            self.issuer_keys[GITLAB_ISSUER] = gitlab_key
+        self.publisher: Publisher | GitLabPublisher = publisher or Publisher()
         self.audience = audience
         self.audience_status = audience_status
         self.minted: dict[str, float] = {}  # token -> expiry (epoch seconds)
@@ -165,12 +203,16 @@ class FakeTrustedIndex(FakeServer):
         except (ValueError, KeyError, TypeError):
             return refused(("invalid-payload", "malformed payload"))
         try:
+            issuer = jwt.decode(unverified, options={"verify_signature": False}).get("iss")
+            key = self.issuer_keys.get(issuer) if isinstance(issuer, str) else None
+            if key is None:
+                raise jwt.InvalidIssuerError(f"unknown issuer {issuer!r}")
             claims = jwt.decode(
                 unverified,
-                self.issuer_key,
+                key,
                 algorithms=["RS256"],
                 audience=self.audience,
-                issuer=ISSUER,
+                issuer=issuer,
                 options={"require": ["iss", "aud", "exp", "iat", "nbf", "jti", "sub"]},
             )
         except jwt.PyJWTError as exc:

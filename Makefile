@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: venv tools demo test lint container-test bench clean
+.PHONY: venv tools demo test lint container-test bench bench-report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,14 @@ lint: venv
 container-test: venv
 	bash scripts/container-test.sh
 
+# Results go to .bench/ (git-ignored: results.json and the rendered report); the tracked BENCHMARKS.md is only
+# rewritten by `make bench-report`, from the last results (running the benchmark first when there are none).
 bench: venv
 	$(PY) scripts/bench.py
+
+bench-report: venv
+	test -f .bench/results.json || $(PY) scripts/bench.py
+	$(PY) scripts/bench.py --report
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .demo .bench .pytest_cache .mypy_cache .ruff_cache

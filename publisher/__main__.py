@@ -31,6 +31,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--publish-url", help="upload URL (env: UV_PUBLISH_URL)")
     p.add_argument("--check-url", help="Simple API URL to find existing files (env: UV_PUBLISH_CHECK_URL)")
     p.add_argument("--pyproject", help="path to pyproject.toml (default: ./pyproject.toml)")
+    p.add_argument(
+        "--pypirc",
+        help="the .pypirc to find --index names in when pyproject.toml declares none (default: ~/.pypirc)",
+    )
     p.add_argument("--packages-dir", help="directory of dists when no FILES are given (default: dist)")
     p.add_argument("-u", "--username", help="username (env: UV_PUBLISH_USERNAME)")
     p.add_argument("-p", "--password", help="password (env: UV_PUBLISH_PASSWORD)")

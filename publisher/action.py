@@ -18,6 +18,7 @@ INPUTS = (
     "publish-url",
     "check-url",
     "pyproject",
+    "pypirc",
     "packages-dir",
     "username",
     "password",

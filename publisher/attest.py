@@ -319,7 +319,7 @@ def _verified(
             raise AttestationError("its subject is not this file and sha256")
     except (SigstoreError, AttestationError, ValueError, AttributeError) as exc:
         raise AttestationFailed(
-            f"The attestation just made for {safe.exact(dist.name)} does not verify: {safe.inline(exc, 300)}. "
+            f"What was just signed for {safe.exact(dist.name)} does not verify: {safe.inline(exc, 300)}. "
             "Nothing was uploaded.",
             hint=f"Expected the identity {safe.exact(expected.san)} from {safe.exact(expected.issuer)}; check "
             f"{TRUST_CONFIG_ENV} and that the token comes from this job.",

@@ -46,7 +46,7 @@ class Cancelled(PublishError):
     def __init__(self, signum: int) -> None:
         name = signal.Signals(signum).name
         super().__init__(
-            f"Cancelled by {name}: no new upload was started after it arrived; the files listed went up before.",
+            f"{name} received: no new upload was started after it; the files listed went up before.",
             hint="Re-run with skip-existing to finish the release: identical files already on the index are skipped.",
         )
         self.exit_code = 128 + signum

@@ -3,11 +3,12 @@
 1. `token` input / `UV_PUBLISH_TOKEN` (username `__token__`)
 2. `username` + `password` inputs / `UV_PUBLISH_USERNAME` + `UV_PUBLISH_PASSWORD`
 3. `UV_INDEX_<NAME>_USERNAME` + `UV_INDEX_<NAME>_PASSWORD` for the named index (the variables used to install)
-4. `user:pass@` in the publish URL
-5. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host (read leniently: netrcfile.py)
-6. keyring, when `keyring-provider: subprocess` and a username is known
-7. JFrog OIDC, when `jfrog-oidc-provider-name` is set: the job's ID token exchanged for a JFrog access token (jfrog.py)
-8. trusted publishing (OIDC), see trusted_publishing.py
+4. `username` + `password` of the .pypirc section, when the index name resolved from a .pypirc (pypirc.py)
+5. `user:pass@` in the publish URL
+6. netrc (`$NETRC` or `~/.netrc`) for the publish URL's host (read leniently: netrcfile.py)
+7. keyring, when `keyring-provider: subprocess` and a username is known
+8. JFrog OIDC, when `jfrog-oidc-provider-name` is set: the job's ID token exchanged for a JFrog access token (jfrog.py)
+9. trusted publishing (OIDC), see trusted_publishing.py
 
 Every value found is masked before anything else is printed. When nothing is found the error lists every
 name that was looked at, in this order, so users can see which variable they misspelled.
@@ -15,8 +16,9 @@ name that was looked at, in this order, so users can see which variable they mis
 Credentials belong to origins (scheme, host, port; urls.origin). The upload credentials are bound to the publish
 URL's origin (`Credentials.origin`, enforced per request by auth.client_auth) and lent to the check URL only on that
 same origin; UV_INDEX_<NAME>_USERNAME / _PASSWORD belong to the named index's `url` and `publish-url` origins, as in
-uv, and are used for uploading or reading only there. An exchanged token (trusted publishing's minted token, a JFrog
-access token) goes to the publish URL only, never to the check URL. Where the ID tokens come from: identity.py.
+uv, and are used for uploading or reading only there; a .pypirc's username and password belong to its `repository`'s
+origin. An exchanged token (trusted publishing's minted token, a JFrog access token) goes to the publish URL only,
+never to the check URL. Where the ID tokens come from: identity.py.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from urllib.parse import quote, quote_plus
 from publisher import netrcfile, safe
 from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
-from publisher.index import Target
+from publisher.index import PypircLogin, Target
 from publisher.settings import Settings
 from publisher.urls import (
     Resolver,
@@ -50,7 +52,7 @@ from publisher.urls import (
 if TYPE_CHECKING:
     from publisher.exchange import RenewingToken
 
-AuthMethod = Literal["trusted-publishing", "jfrog-oidc", "token", "password", "keyring", "netrc", "none"]
+AuthMethod = Literal["trusted-publishing", "jfrog-oidc", "token", "password", "pypirc", "keyring", "netrc", "none"]
 EXCHANGED = {"trusted-publishing": "trusted-publishing tokens", "jfrog-oidc": "JFrog OIDC access tokens"}
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the username PyPI expects with API tokens
 
@@ -107,8 +109,16 @@ class _Chain:
     known_username: tuple[str, str] | None = None  # (username, where it came from)
     notes: list[str] = field(default_factory=list)  # sources set but not usable, for the missing-credentials message
 
-    def pair(self, user: str | None, password: str | None, user_name: str, password_name: str) -> Credentials | None:
-        self.looked_at.append(f"{user_name} / {password_name}")
+    def pair(
+        self,
+        user: str | None,
+        password: str | None,
+        user_name: str,
+        password_name: str,
+        method: AuthMethod = "password",
+        looked_at: str | None = None,
+    ) -> Credentials | None:
+        self.looked_at.append(looked_at or f"{user_name} / {password_name}")
         self.console.mask(password)
         if password is not None and user is None:
             raise ConfigError(
@@ -120,7 +130,7 @@ class _Chain:
             self.known_username = self.known_username or (user, user_name)
             return None
         if user is not None and password is not None:
-            return Credentials(user, password, "password", f"{user_name} / {password_name}")
+            return Credentials(user, password, method, looked_at or f"{user_name} / {password_name}")
         return None
 
 
@@ -136,6 +146,9 @@ def configured_sources(settings: Settings, target: Target, environ: Mapping[str,
     prefix = target.env_prefix
     if prefix and (_get(environ, f"{prefix}_USERNAME") or _get(environ, f"{prefix}_PASSWORD")):
         found.append(f"{prefix}_USERNAME / {prefix}_PASSWORD")
+    login = target.pypirc_login
+    if login is not None and (login.username is not None and login.password is not None):
+        found.append(f"username / password in {login.where}")
     if split_userinfo(target.publish_url)[1]:
         found.append("user:pass@ in the publish URL")
     if settings.jfrog_oidc_provider_name:
@@ -314,6 +327,8 @@ def _resolve(
     )
     if found is None and target.env_prefix:
         found = _index_pair(chain)
+    if found is None and target.pypirc_login is not None:
+        found = _pypirc_pair(chain, target.pypirc_login)
     if found is None:
         _, url_user, url_password = split_userinfo(target.publish_url)
         found = chain.pair(url_user, url_password, "user in the publish URL", "password in the publish URL")
@@ -364,6 +379,25 @@ def _index_pair(chain: _Chain) -> Credentials | None:
     if user is not None or password is not None:
         chain.notes.append(index_origin_note(target, names, "the publish URL", target.publish_url))
     return None
+
+
+def _pypirc_pair(chain: _Chain, login: PypircLogin) -> Credentials | None:
+    """The .pypirc section's username and password, only on its `repository`'s origin (where the publish URL is,
+    unless --publish-url moved it: index.py refuses a conflicting one)."""
+    target, names = chain.target, f"username / password in {login.where}"
+    if not any(same_origin(target.publish_url, o) for o in target.index_origins):
+        chain.looked_at.append(names)
+        if login.username is not None or login.password is not None:
+            chain.notes.append(index_origin_note(target, names, "the publish URL", target.publish_url))
+        return None
+    return chain.pair(
+        login.username,
+        login.password,
+        f"{login.where} (`username`)",
+        f"{login.where} (`password`)",
+        method="pypirc",
+        looked_at=names,
+    )
 
 
 def index_origin_note(target: Target, names: str, what: str, url: str) -> str:
@@ -438,7 +472,7 @@ def _missing(
     settings: Settings, target: Target, chain: _Chain, why_not_oidc: tuple[str, str | None] | None
 ) -> MissingCredentialsError:
     where = f"index `{target.index_name}` ({target.display_url})" if target.index_name else target.display_url
-    lines = [f"Missing credentials for {where}. Looked for, in order:"]
+    lines = [f"No source gave a password or token for {where}. Looked for, in order:"]
     lines += [f"  {n}. {name}" for n, name in enumerate(chain.looked_at, start=1)]
     if chain.known_username:
         lines.append(f"Found a username in {chain.known_username[1]} but no password for it.")

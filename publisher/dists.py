@@ -67,7 +67,9 @@ def _shown(path: Path | str) -> str:
 
 
 def _expand(settings: Settings) -> list[Path]:
-    """Paths named on the command line (globs allowed), or everything in the packages directory."""
+    """Paths named on the command line (globs allowed; a directory named as such means the files in it, as
+    `packages-dir` does), or everything in the packages directory. A directory a glob matches is not expanded:
+    `dist/**` matches `dist/` and its files both."""
     if settings.files:
         paths: list[Path] = []
         for pattern in settings.files:
@@ -78,7 +80,10 @@ def _expand(settings: Settings) -> list[Path]:
                     f"No file matches {safe.code(pattern, name=True)}.",
                     hint="Build the distributions first (`uv build` or `python -m build`) or fix the path.",
                 )
-            paths += [Path(m) for m in matches]
+            if not glob.has_magic(full) and Path(full).is_dir():
+                paths += _directory_entries(Path(full))
+            else:
+                paths += [Path(m) for m in matches]
         return paths
     directory = settings.resolve(settings.packages_dir)
     if not directory.is_dir():
@@ -87,6 +92,10 @@ def _expand(settings: Settings) -> list[Path]:
             hint="Build the distributions first (`uv build` or `python -m build`), or set `packages-dir` to the "
             "folder that holds them.",
         )
+    return _directory_entries(directory)
+
+
+def _directory_entries(directory: Path) -> list[Path]:
     # Not only is_file(): a broken symlink or a FIFO named like a dist must fail the run, not vanish from it.
     return sorted(p for p in directory.iterdir() if not p.is_dir())
 

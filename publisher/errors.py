@@ -34,9 +34,11 @@ class ConfigError(PublishError):
 
 
 class IndexResolutionError(ConfigError):
-    """The named index cannot be resolved from pyproject.toml."""
+    """The named index cannot be resolved from pyproject.toml, uv.toml or a .pypirc.
 
-    title = "Index not resolved"
+    The title does not say "index": the messages are uv's own ("Index not found: ...") and would repeat it."""
+
+    title = "No upload target"
 
 
 class MissingCredentialsError(ConfigError):

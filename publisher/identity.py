@@ -129,8 +129,8 @@ def shown_claims(token: IdToken) -> tuple[str, ...]:
 # ---- why there is no token ---------------------------------------------------------------------------------------
 
 _PERMISSION_MESSAGE = """\
-{name} needs an OpenID Connect (OIDC) token from GitHub, but {request_url} and {request_token} are not set in this \
-job. GitHub sets them only for jobs that are allowed to request an ID token."""
+This job cannot request an OpenID Connect (OIDC) token from GitHub for {activity}: {request_url} and \
+{request_token} are not set in it. GitHub sets them only for jobs that are allowed to request an ID token."""
 
 _PERMISSION_HINT = """\
 Give the publishing job permission to request the token, at the job level of the workflow:
@@ -144,8 +144,8 @@ Give the publishing job permission to request the token, at the job level of the
 {then} See {url}"""
 
 _NOT_IN_CI_MESSAGE = """\
-{name} needs an OpenID Connect (OIDC) token, but this is not running in a GitHub Actions job ({request_url} and \
-{request_token} are not set) nor in a GitLab CI job ({gitlab_ci} is not set)."""
+This is not a GitHub Actions job ({request_url} and {request_token} are not set) nor a GitLab CI job ({gitlab_ci} \
+is not set), so there is no OpenID Connect (OIDC) token for {activity}."""
 
 _FORK_MESSAGE = """\
 This run was triggered by `{event}` for a pull request from the fork `{head}` into `{base}`. GitHub never gives \
@@ -158,12 +158,12 @@ Publish from a trigger that runs in your own repository: a tag push (`on: push: 
 the publish step for them (`if: github.event_name != 'pull_request'`)."""
 
 _GITLAB_MISSING = """\
-{name} needs an OpenID Connect (OIDC) token with the audience `{audience}`, but this GitLab CI job has no \
-{variable} variable: GitLab gives a job ID tokens only for the audiences its `id_tokens:` lists."""
+This GitLab CI job has no {variable} variable, so no OpenID Connect (OIDC) token with the audience `{audience}` for \
+{activity}: GitLab gives a job ID tokens only for the audiences its `id_tokens:` lists."""
 
 _GITLAB_NO_AUDIENCE = """\
-{name} needs to know the audience of the ID token in GitLab CI: GitLab puts each of the job's `id_tokens:` in a \
-variable named after its audience (`<AUDIENCE>_ID_TOKEN`), and {setting} is not set."""
+The audience of the ID token for {activity} is not known in this GitLab CI job: GitLab puts each of the job's \
+`id_tokens:` in a variable named after its audience (`<AUDIENCE>_ID_TOKEN`), and {setting} is not set."""
 
 _GITLAB_HINT = """\
 Declare the ID token in the publishing job of `.gitlab-ci.yml`:
@@ -225,7 +225,12 @@ def fork_explanation(environ: Mapping[str, str], activity: str = "trusted publis
 def missing_error(environ: Mapping[str, str], purpose: Purpose) -> TokenExchangeError:
     """Why there is no ID token (exit 2): a fork pull request first (no permission fixes that), then the permission
     in GitHub Actions, then not in a CI system that issues them. GitLab's missing variable: :func:`gitlab_missing`."""
-    names = {"name": purpose.name, "request_url": REQUEST_URL, "request_token": REQUEST_TOKEN, "gitlab_ci": GITLAB_CI}
+    names = {
+        "activity": purpose.activity,
+        "request_url": REQUEST_URL,
+        "request_token": REQUEST_TOKEN,
+        "gitlab_ci": GITLAB_CI,
+    }
     fork = fork_explanation(environ, purpose.activity)
     permission = _PERMISSION_MESSAGE.format(**names)
     if fork is not None:
@@ -246,8 +251,10 @@ def gitlab_missing(purpose: Purpose, audience: str | None, setting: str = "") ->
         variable=gitlab_variable(shown), audience=shown, then=purpose.then, url=GITLAB_ID_TOKENS_URL
     )
     if audience is None:
-        return purpose.error(_GITLAB_NO_AUDIENCE.format(name=purpose.name, setting=setting), hint=hint, exit_code=2)
-    message = _GITLAB_MISSING.format(name=purpose.name, audience=audience, variable=gitlab_variable(audience))
+        return purpose.error(
+            _GITLAB_NO_AUDIENCE.format(activity=purpose.activity, setting=setting), hint=hint, exit_code=2
+        )
+    message = _GITLAB_MISSING.format(activity=purpose.activity, audience=audience, variable=gitlab_variable(audience))
     return purpose.error(message, hint=hint, exit_code=2)
 
 

@@ -8,11 +8,13 @@ did-you-mean, so users can match them against uv's documentation.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -30,6 +32,10 @@ from publisher.urls import (
     origin,
     url_problem,
 )
+
+if TYPE_CHECKING:
+    from publisher import pypirc
+    from publisher.console import Console
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the documented fallback
     import tomllib
@@ -80,11 +86,21 @@ class IndexDefinition(BaseModel):
 
 
 @dataclass(frozen=True)
+class PypircLogin:
+    """The `username` / `password` of the .pypirc section an index name resolved from (either may be missing)."""
+
+    username: str | None
+    password: str | None = field(repr=False)
+    where: str  # `/home/me/.pypirc [corp]`, for messages; never a value
+
+
+@dataclass(frozen=True)
 class Target:
     """Where dists go. `publish_url` may still carry `user:pass@`; show `display_url` instead.
 
-    `index_origins` are the origins of the named index's own `url` and `publish-url`, as declared in the file: the
-    only places UV_INDEX_<NAME>_USERNAME / _PASSWORD may be sent, as in uv.
+    `index_origins` are the origins of the named index's own `url` and `publish-url`, as declared in the file (for a
+    .pypirc name: its `repository`): the only places UV_INDEX_<NAME>_USERNAME / _PASSWORD, and the .pypirc's own
+    username and password, may be sent, as in uv.
     """
 
     publish_url: str
@@ -92,6 +108,7 @@ class Target:
     index_name: str | None = None
     config_file: Path | None = None
     index_origins: tuple[str, ...] = ()
+    pypirc_login: PypircLogin | None = None  # the index came from a .pypirc: its username and password
 
     @property
     def display_url(self) -> str:
@@ -141,11 +158,7 @@ def _read_toml(path: Path, workspace: Path | None) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{safe.exact(path)} not found (working directory: {safe.exact(Path.cwd())}).",
-            hint="Run in the repository root, or point `pyproject` (--pyproject) at the file that declares "
-            "`[[tool.uv.index]]`.",
-        ) from None
+        raise _missing_file(path) from None
     except (OSError, UnicodeDecodeError) as exc:
         problem = safe.inline(exc.strerror if isinstance(exc, OSError) else "not UTF-8 text", 200)
         raise ConfigError(
@@ -201,28 +214,55 @@ def _entry_problem(error: ErrorDetails) -> str:
     return f"`{key}` = {shown!r}: {detail}"
 
 
-def _not_found(name: str, indexes: list[IndexDefinition], source: Path) -> IndexResolutionError:
+def _missing_file(path: Path, extra: str = "") -> ConfigError:
+    return ConfigError(
+        f"{safe.exact(path)} not found (working directory: {safe.exact(Path.cwd())}).",
+        hint="Run in the repository root, or point `pyproject` (--pyproject) at the file that declares "
+        "`[[tool.uv.index]]`." + extra,
+    )
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(f"`{safe.exact(n, 100)}`" for n in names)
+
+
+def _not_found(name: str, indexes: list[IndexDefinition], source: Path, rc: pypirc.Pypirc) -> IndexResolutionError:
+    """uv's words for the pyproject side, then the names a .pypirc gives (twine's built-in `pypi`/`testpypi` at
+    least), and a did-you-mean over both."""
     names = [i.name for i in indexes]
-    if not names:
-        return IndexResolutionError(
-            f"No indexes were found, can't use index: `{name}` (looked in {safe.exact(source)}).",
-            hint="Declare it in pyproject.toml:\n\n[[tool.uv.index]]\n"
-            f'name = "{name}"\nurl = "https://.../simple"\npublish-url = "https://.../upload"\nexplicit = true',
-        )
-    found = ", ".join(f"`{n}`" for n in names)
-    close = difflib.get_close_matches(name, names, n=1) or [n for n in names if n.lower() == name.lower()]
+    rc_names = [n for n in rc.names if n not in names]
+    in_rc = f"{_listed(rc_names)} (from {rc.where()}" + ("" if rc.exists else ", which does not exist: built in") + ")"
+    candidates = names + rc_names
+    close = difflib.get_close_matches(name, candidates, n=1) or [n for n in candidates if n.lower() == name.lower()]
     hint = (
         f"Did you mean `{close[0]}`? Index names are case-sensitive."
         if close
-        else ("Use one of the names above, exactly as written.")
+        else "Use one of the names above, exactly as written, or declare the index."
     )
+    if not names:
+        return IndexResolutionError(
+            f"No indexes were found, can't use index: `{name}` (looked in {safe.exact(source)}; the .pypirc names "
+            f"are {in_rc}).",
+            hint=(hint + "\n" if close else "") + "Declare it in pyproject.toml:\n\n[[tool.uv.index]]\n"
+            f'name = "{name}"\nurl = "https://.../simple"\npublish-url = "https://.../upload"\nexplicit = true\n\n'
+            f"or in .pypirc (listed in `[distutils] index-servers`, with a `[{name}]` section holding `repository`).",
+        )
     return IndexResolutionError(
-        f"Index not found: `{name}`. Found indexes: {found} (in {safe.exact(source)}).", hint=hint
+        f"Index not found: `{name}`. Found indexes: {_listed(names)} (in {safe.exact(source)}); .pypirc names: "
+        f"{in_rc}.",
+        hint=hint,
     )
 
 
-def resolve_target(settings: Settings) -> Target:
-    """Settings -> Target. Without an index: the publish-url input, or PyPI's upload URL."""
+DEFAULT_PYPROJECT = Path("pyproject.toml")
+
+
+def resolve_target(
+    settings: Settings, environ: Mapping[str, str] | None = None, console: Console | None = None
+) -> Target:
+    """Settings -> Target. Without an index: the publish-url input, or PyPI's upload URL. A name is looked for in
+    `[[tool.uv.index]]` (pyproject.toml or uv.toml) first, then in the .pypirc (`environ` gives HOME; `console`
+    masks the .pypirc password the moment it is read)."""
     _check_urls(settings, settings.publish_url, settings.check_url)  # before anything shows or compares them
     if settings.index is None:
         publish_url = settings.publish_url or PYPI_UPLOAD_URL
@@ -232,24 +272,50 @@ def resolve_target(settings: Settings) -> Target:
 
     name = validate_index_name(settings.index, f"the {settings.label('index')}")
     pyproject = settings.resolve(settings.pyproject)
-    indexes, source = load_indexes(pyproject, settings.working_directory)
+    # A twine user's checkout may have no pyproject.toml at all: the default one may be absent when the name is
+    # a .pypirc name. A pyproject input naming another file must exist.
+    absent = (
+        settings.pyproject == DEFAULT_PYPROJECT
+        and not pyproject.exists()
+        and not (pyproject.parent / "uv.toml").is_file()
+    )
+    indexes, source = ([], pyproject) if absent else load_indexes(pyproject, settings.working_directory)
     matches = [i for i in indexes if i.name == name]
-    if not matches:
-        raise _not_found(name, indexes, source)
-    index = matches[0]
+    if matches:
+        return _from_pyproject(settings, name, matches[0], source)
+    rc = _read_pypirc(settings, os.environ if environ is None else environ)
+    repository = rc.repositories.get(name)
+    if repository is not None:
+        return _from_pypirc(settings, repository, rc, console)
+    if absent:
+        raise _missing_file(pyproject, f" The .pypirc names are {_listed(rc.names)} (from {rc.where()}).")
+    raise _not_found(name, indexes, source, rc)
+
+
+def _read_pypirc(settings: Settings, environ: Mapping[str, str]) -> pypirc.Pypirc:
+    from publisher import pypirc  # configparser only for a name pyproject.toml lacks
+
+    path = pypirc.locate(settings.pypirc, settings.working_directory, environ)
+    return pypirc.load(path, named_by=settings.label("pypirc") if settings.pypirc is not None else None)
+
+
+def _conflict(settings: Settings, name: str, declared: str, source: str) -> ConfigError:
+    return ConfigError(
+        f"Conflicting upload URLs: index `{name}` in {source} declares {declared} but "
+        f"{settings.label('publish-url')} is {display(settings.publish_url or '')}.",
+        hint=(
+            "Set only one of the `index` and `publish-url` inputs, or make them agree."
+            if settings.front_end == "action"
+            else "Set only one of --index and --publish-url, or make them agree."
+        ),
+    )
+
+
+def _from_pyproject(settings: Settings, name: str, index: IndexDefinition, source: Path) -> Target:
     if (
         settings.publish_url and index.publish_url and display(settings.publish_url) != display(index.publish_url)
     ):  # the same URL with `user:pass@` added is not a conflict
-        raise ConfigError(
-            f"Conflicting upload URLs: index `{name}` in {safe.exact(source)} declares publish-url "
-            f"{display(index.publish_url)} but {settings.label('publish-url')} is "
-            f"{display(settings.publish_url)}.",
-            hint=(
-                "Set only one of the `index` and `publish-url` inputs, or make them agree."
-                if settings.front_end == "action"
-                else "Set only one of --index and --publish-url, or make them agree."
-            ),
-        )
+        raise _conflict(settings, name, f"publish-url {display(index.publish_url)}", safe.exact(source))
     index_publish_url = settings.publish_url or index.publish_url
     if index_publish_url is None:
         raise IndexResolutionError(
@@ -263,18 +329,47 @@ def resolve_target(settings: Settings) -> Target:
     return Target(index_publish_url, check_url, name, source, origins)
 
 
+def _from_pypirc(
+    settings: Settings, repository: pypirc.Repository, rc: pypirc.Pypirc, console: Console | None
+) -> Target:
+    """A .pypirc name: its `repository` receives the dists, its username and password rank after the index's
+    variables. A check URL is derived for PyPI and TestPyPI only (pypirc.CHECK_URLS)."""
+    name, where = repository.name, rc.where(repository.name)
+    if console is not None:
+        console.mask(repository.password)
+    if repository.url is None:
+        raise IndexResolutionError(
+            f"Index is missing a publish URL: `{name}` (in {rc.where()}: listed in `[distutils] index-servers`, "
+            "without a `repository`).",
+            hint=f"Add `repository = https://.../` (the upload URL) to the `[{name}]` section, or pass "
+            f"{settings.label('publish-url')}.",
+        )
+    _check_urls(settings, repository.url, None, what=f"`repository` of {where}")
+    if settings.publish_url and display(settings.publish_url) != display(repository.url):
+        raise _conflict(settings, name, f"repository {display(repository.url)}", rc.where())
+    check_url = settings.check_url or repository.check_url
+    _check_urls(settings, repository.url, check_url)
+    login = PypircLogin(repository.username, repository.password, where)
+    from publisher.pypirc import IGNORED
+
+    for key in repository.ignored:
+        if console is not None:
+            console.warning(f"`{key}` in {where} is not used: {IGNORED[key]}", title="Ignored .pypirc key")
+    return Target(settings.publish_url or repository.url, check_url, name, rc.path, (origin(repository.url),), login)
+
+
 _URL_EXAMPLES = {
     "publish-url": "the registry's full upload URL, e.g. https://upload.pypi.org/legacy/",
     "check-url": "the index's Simple API root, e.g. https://pypi.org/simple/",
 }
 
 
-def _check_urls(settings: Settings, publish_url: str | None, check_url: str | None) -> None:
+def _check_urls(settings: Settings, publish_url: str | None, check_url: str | None, *, what: str | None = None) -> None:
     """Refuse a URL we cannot use or cannot show safely (urls.url_problem), naming it with its user info hidden."""
     for name, url in (("publish-url", publish_url), ("check-url", check_url)):
         problem = None if url is None else url_problem(url)
         if url is not None and problem is not None:
             raise ConfigError(
-                f"`{name}` {display(url)!r} {problem}.",
+                f"{what or f'`{name}`'} {display(url)!r} {problem}.",
                 hint=AMBIGUOUS_HINT if ambiguous_userinfo(url) else f"Give {_URL_EXAMPLES[name]}.",
             )

@@ -196,7 +196,7 @@ def username_from(answer: object, access_token: str) -> str:
 
 
 _REFUSED = """\
-JFrog at {platform} refused to exchange {issuer}'s OIDC token for an access token ({status}). It said:
+The platform at {platform} refused to exchange {issuer}'s OIDC token for an access token ({status}). It said:
 
 {reasons}
 
@@ -213,7 +213,7 @@ identity mappings, in JFrog ({integrations}). A run from a fork or another branc
 mapping names, by design. See {docs}"""
 
 _AUDIENCE = """\
-JFrog at {platform} refused the OIDC token for the integration {provider} ({status}). It said:
+The platform at {platform} refused the OIDC token for the integration {provider} ({status}). It said:
 
 {reasons}
 
@@ -226,7 +226,7 @@ JFrog's examples use `jfrog-github`), or leave both empty. The same value is req
 as `audience`; in GitLab CI it also names the variable that holds the token (`<AUDIENCE>_ID_TOKEN`)."""
 
 _UNEXPECTED = """\
-JFrog at {platform} answered the OIDC token exchange ({url}) with an unexpected {status} response ({detail})."""
+The platform at {platform} answered the OIDC token exchange ({url}) with an unexpected {status} response ({detail})."""
 
 _UNEXPECTED_HINT = """\
 The OIDC token exchange needs Artifactory Cloud 7.73.1 or self-hosted 7.77.3 or later. Check that {url_setting} is \
@@ -330,7 +330,7 @@ class JFrogExchange(Exchange):
             aud = claims.get("aud")
             details = _AUDIENCE.format(provider=provider, asked=asked, aud=safe.code(_text(aud), 300), **names)
             hint = _AUDIENCE_HINT.format(audience_setting=setting, provider=provider, integrations=INTEGRATIONS)
-            short = f"JFrog at {self.config.platform_url} refused the OIDC token's audience: {short_reasons}"
+            short = f"The platform at {self.config.platform_url} refused the OIDC token's audience: {short_reasons}"
             error = self.fail("JFrog OIDC: invalid audience", details, hint, short=short)
         else:
             project = (
@@ -351,9 +351,8 @@ class JFrogExchange(Exchange):
                 integrations=INTEGRATIONS,
                 docs=DOCS_URL,
             )
-            short = (
-                f"JFrog at {self.config.platform_url} refused the OIDC token for provider {provider}: {short_reasons}"
-            )
+            platform = self.config.platform_url
+            short = f"The platform at {platform} refused the OIDC token for provider {provider}: {short_reasons}"
             error = self.fail("JFrog OIDC: token exchange refused", details, hint, short=short)
         assert isinstance(error, JFrogOidcError)
         return error

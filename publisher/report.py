@@ -10,8 +10,17 @@ from typing import Literal
 from publisher import safe
 
 Status = Literal[
-    "published", "skipped", "failed", "not uploaded", "dry run", "accepted, not stored", "accepted, not confirmed"
+    "published",
+    "skipped",
+    "failed",
+    "not uploaded",
+    "would upload",
+    "would skip",
+    "would fail",
+    "accepted, not stored",
+    "accepted, not confirmed",
 ]
+DRY_RUN_STATUSES: tuple[Status, ...] = ("would upload", "would skip", "would fail")  # predict.py
 # Accepted by the registry, yet not shown to be stored and listed (confirm.py): neither published nor skipped.
 UNSETTLED: tuple[Status, ...] = ("accepted, not stored", "accepted, not confirmed")
 
@@ -34,6 +43,7 @@ class Report:
     results: list[FileResult] = field(default_factory=list)
     error: str | None = None
     attested: dict[str, int | None] = field(default_factory=dict)  # file -> Rekor log index (None: its own file)
+    error_title: str = "Error"  # the error's own title (errors.py): the message does not repeat it
 
     def names(self, status: Status) -> list[str]:
         return [r.filename for r in self.results if r.status == status]
@@ -72,9 +82,12 @@ def headline(report: Report, markdown: bool = False) -> str:
     published, skipped = report.names("published"), report.names("skipped")
     where = _where(report, markdown)
     if report.dry_run:
-        if report.error:
-            return f"Dry run failed{' for ' + where if where else ''}: nothing was uploaded."
-        return f"Dry run: {len(report.results)} file(s) validated for {where}; nothing was uploaded."
+        if not report.results:  # stopped before any file was looked up
+            if report.error:
+                return f"Dry run failed{' for ' + where if where else ''}: nothing was uploaded."
+            return f"Dry run for {where}: no files; nothing was uploaded."
+        counts = ", ".join(f"{len(report.names(s))} {s}" for s in DRY_RUN_STATUSES if report.names(s))
+        return f"Dry run for {where}: {counts} (auth: {report.auth_method}); nothing was uploaded."
     if report.error and not published and not skipped:
         return f"Nothing was published{' to ' + where if where else ''}." + _unsettled(report)
     parts = [f"Published {len(published)} file(s) to {where}"]
@@ -114,7 +127,7 @@ def summary_markdown(report: Report) -> str:
             lines.append(f"- {safe.code(name, name=True)}: {where}")
     if report.error:
         fence = code_fence(report.error)
-        lines += ["", "**Error**", "", fence, report.error, fence]
+        lines += ["", f"**{report.error_title}**", "", fence, report.error, fence]
     return "\n".join(lines) + "\n"
 
 

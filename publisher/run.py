@@ -19,7 +19,6 @@ from publisher.check import check
 from publisher.confirm import Accepted
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
-from publisher.digests import file_digests
 from publisher.dists import Dist, collect
 from publisher.errors import ConfigError, NotPublishedError, PublishError
 from publisher.index import Target, resolve_target
@@ -76,7 +75,7 @@ def _refuse_verify_without_check_url(settings: Settings, target: Target) -> None
 def publish(settings: Settings, environ: Mapping[str, str], console: Console, report: Report) -> None:
     """Run the pipeline, filling `report` as it goes; raise PublishError on the first failure."""
     mask_environment(settings, environ, console)
-    target = resolve_target(settings)
+    target = resolve_target(settings, environ, console)  # a .pypirc password is masked as it is read
     mask_urls((target.publish_url, target.check_url), console)  # the index's URLs, from pyproject.toml or uv.toml
     report.publish_url, report.index_name = target.display_url, target.index_name
     _refuse_verify_without_check_url(settings, target)
@@ -92,11 +91,11 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     report.auth_method = credentials.method
     _refuse_plain_http(settings, target, credentials.present)
 
-    if settings.dry_run:
+    if settings.dry_run:  # what the real run would do with each file, from the check URL (predict.py)
+        from publisher.predict import predict
+
         attestations.check_existing(settings, credentials, dists, router)
-        for dist in dists:
-            digests = file_digests(dist.path)
-            report.results.append(FileResult(dist.filename, dist.size, digests.sha256, "dry run"))
+        predict(settings, target, credentials, dists, environ, router, report)
         return
 
     with make_client(credentials, router, environ) as client:
@@ -282,8 +281,8 @@ def finish(report: Report, console: Console) -> bool:
     except OSError as exc:
         written = False
         console.error(
-            f"Could not write the step outputs or job summary ({exc.strerror or type(exc).__name__}: "
-            f"{exc.filename or 'GITHUB_OUTPUT / GITHUB_STEP_SUMMARY'}). The files listed below went up all the same.",
+            f"{exc.strerror or type(exc).__name__}: {exc.filename or 'GITHUB_OUTPUT / GITHUB_STEP_SUMMARY'}. Later "
+            "steps cannot read this step's outputs; the files listed below went up all the same.",
             title="Outputs not written",
         )
     for line in render.terminal_lines(report):
@@ -321,11 +320,11 @@ def _run(settings: Settings, environ: Mapping[str, str], console: Console, repor
     except PublishError as exc:  # Cancelled included: a signal before the uploads raises out of what it stopped
         if not exc.reported:  # a reported error already has its (longer) annotation: one per failure
             console.error(str(exc), title=exc.title)
-        report.error = str(exc)
+        report.error, report.error_title = str(exc), exc.title
         return exc.exit_code
     except Exception as exc:  # a bug of ours: still report, never a raw traceback with values in it
         detail = safe.inline(f"{type(exc).__name__}: {exc}", 2000)
-        console.error(f"Unexpected error: {detail}", title="Internal error")
-        report.error = detail
+        console.error(f"{detail} (a bug in publish-dists: please report it with this message)", title="Internal error")
+        report.error, report.error_title = detail, "Internal error"
         return 1
     return 0

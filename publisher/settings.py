@@ -53,6 +53,7 @@ class Settings(BaseModel):
     publish_url: str | None = Field(default=None, alias="publish-url")
     check_url: str | None = Field(default=None, alias="check-url")
     pyproject: Path = Path("pyproject.toml")
+    pypirc: Path | None = None  # default: $HOME/.pypirc (index.py reads it only for a name pyproject lacks)
     packages_dir: Path = Field(default=Path("dist"), alias="packages-dir")
     files: tuple[str, ...] = ()
     username: SecretStr | None = None
@@ -144,7 +145,8 @@ def build_settings(raw: dict[str, Any], *, source: str = "input") -> Settings:
     except ValidationError as exc:
         problems = [_describe(e, front_end) for e in exc.errors(include_url=False, include_input=True)]
         where = "the step's `with:` block" if front_end == "action" else "the command line"
-        raise ConfigError(
-            "Invalid configuration:\n  - " + "\n  - ".join(problems),
-            hint=f"Fix the values above in {where} and run again.",
+        listed = f"{len(problems)} values are invalid:\n  - " + "\n  - ".join(problems)
+        raise ConfigError(  # one problem is the message; several are listed under a count
+            problems[0] if len(problems) == 1 else listed,
+            hint=f"Fix the {'value' if len(problems) == 1 else 'values'} above in {where} and run again.",
         ) from None

@@ -80,8 +80,8 @@ _MATCHED_ON = {
 }
 
 _INSECURE_MESSAGE = """\
-Refusing trusted publishing over plain http to {base}: the {issuer} OIDC token would cross the network readable \
-by anyone on the path, and it can be exchanged for an upload token until it expires."""
+Refusing to send the {issuer} OIDC token over plain http to {base}: it would cross the network readable by anyone \
+on the path, and it can be exchanged for an upload token until it expires."""
 
 _INSECURE_HINT = """\
 Use the index's https:// URL. If this network is trusted (a private build network), set {allow}."""

@@ -220,7 +220,7 @@ class _Upload:
         if 300 <= status < 400:
             location = strip_credentials(response.headers.get("location", "?"))
             raise UploadError(
-                f"Uploading {self.dist.filename} to {self.url} was redirected ({status}) to {location}.",
+                f"{self.dist.filename}: the upload to {self.url} was redirected ({status}) to {location}.",
                 hint="Uploads are not followed through redirects. Set the index's publish-url to the final URL "
                 "(often a missing trailing slash, or http instead of https).",
             )

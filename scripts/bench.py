@@ -3,9 +3,15 @@
 Why a script and not a test: timings on a shared 2-core machine are evidence for a human, not a pass/fail gate.
 Each case runs the three tools in rotating order, several times, with the registry emptied before every run,
 and reports the median wall time, the peak RSS of the tool's process (from wait4, so exact per run) and our
-ratios to twine and uv. The results and the machine are written to BENCHMARKS.md.
+ratios to twine and uv.
 
-Usage: .venv/bin/python scripts/bench.py [--runs N] [--big-runs N] [--quick]
+`make bench` writes everything under `.bench/` (git-ignored): the raw samples and the machine in `results.json`, the
+rendered report in `BENCHMARKS.md` beside it. It never touches the tracked BENCHMARKS.md, so a run leaves the tree
+clean. `make bench-report` renders the tracked BENCHMARKS.md from the last results, on request; the report names
+the machine (CPU, memory, system, versions) but no path of it (no virtualenv, no home directory).
+
+Usage: .venv/bin/python scripts/bench.py [--runs N] [--big-runs N] [--quick] [--out DIR]
+       .venv/bin/python scripts/bench.py --report [--results FILE] [--output FILE]
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import base64
 import compileall
 import datetime as dt
 import hashlib
+import json
 import os
 import platform
 import re
@@ -37,7 +44,9 @@ from latency_proxy import LatencyProxy  # noqa: E402
 from tests.support.servers import PypiServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
-WORK = ROOT / ".bench"
+OUT = ROOT / ".bench"  # git-ignored: results.json, the rendered BENCHMARKS.md, and the inputs while running
+TRACKED = ROOT / "BENCHMARKS.md"
+WORK = OUT / "inputs"  # set by main() from --out
 TOOLS = ("ours", "twine", "uv")
 BIG_SIZE = 200 * 1024 * 1024
 DELAY = 0.025  # seconds each way, a 50 ms round trip
@@ -119,6 +128,7 @@ def build_wheel(directory: Path, name: str, version: str = "1.0", payload_size: 
 def build_inputs(runs: int, big_runs: int, quick: bool) -> list[Case]:
     if WORK.exists():
         shutil.rmtree(WORK)
+    WORK.mkdir(parents=True)
     cases: list[Case] = []
     for key, title, count, via_proxy in SMALL_CASES:
         directory = WORK / f"case{key}"
@@ -273,7 +283,7 @@ def machine() -> list[str]:
 
     return [
         f"- CPU: {cpu}, {os.cpu_count()} cores; RAM: {ram}; {platform.system()} {platform.release()}",
-        f"- Python {platform.python_version()} ({sys.executable})",
+        f"- Python {platform.python_version()} ({platform.python_implementation()})",  # no path: not the venv's
         f"- publish-dists {version('publish-dists')} (httpx {version('httpx')}, pydantic {version('pydantic')}), "
         f"twine {version('twine')}, uv {_version([str(BIN / 'uv'), '--version'])}, "
         f"pypiserver {version('pypiserver')} (waitress {version('waitress')})",
@@ -358,21 +368,66 @@ def startup_floor(runs: int) -> list[tuple[str, float]]:
     return [(label, statistics.median(w)) for (label, _), w in zip(FLOOR_STEPS, walls, strict=True)]
 
 
-def report(
-    cases: list[Case],
-    results: dict[str, dict[str, Sample]],
-    when: str,
-    breakdown: list[str],
-    floor: list[tuple[str, float]],
-) -> tuple[str, str]:
+@dataclass(frozen=True)
+class CaseInfo:
+    """What the report needs of a case (inputs are gone by then)."""
+
+    key: str
+    title: str
+    runs: int
+
+
+@dataclass(frozen=True)
+class Results:
+    """One benchmark run, as stored in .bench/results.json."""
+
+    when: str
+    quick: bool
+    machine: list[str]
+    cases: list[CaseInfo]
+    samples: dict[str, dict[str, Sample]]
+    breakdown: list[str]
+    floor: list[tuple[str, float]]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "when": self.when,
+                "quick": self.quick,
+                "machine": self.machine,
+                "cases": [vars(c) for c in self.cases],
+                "samples": {k: {t: vars(s) for t, s in v.items()} for k, v in self.samples.items()},
+                "breakdown": self.breakdown,
+                "floor": self.floor,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Results:
+        data = json.loads(text)
+        return cls(
+            when=data["when"],
+            quick=data["quick"],
+            machine=data["machine"],
+            cases=[CaseInfo(**c) for c in data["cases"]],
+            samples={k: {t: Sample(**s) for t, s in v.items()} for k, v in data["samples"].items()},
+            breakdown=data["breakdown"],
+            floor=[(label, ms) for label, ms in data["floor"]],
+        )
+
+
+def report(results: Results) -> tuple[str, str]:
+    """(what to print, the BENCHMARKS.md document) from one run's results."""
+    cases, samples, floor = results.cases, results.samples, results.floor
     table = [
         "| case | ours | twine | uv | ours RSS | twine RSS | uv RSS | ours/twine | ours/uv |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case in cases:
-        s = dict(results[case.key])
+        s = dict(samples[case.key])
         if case.key == "4b":  # compared with case 4's twine and uv
-            s.update({t: results["4"][t] for t in TOOLS if t != "ours"})
+            s.update({t: samples["4"][t] for t in TOOLS if t != "ours"})
         table.append(
             f"| {case.key}. {case.title} ({case.runs} runs) | "
             + " | ".join(f"{s[t].wall_median * 1000:.0f} ms" for t in TOOLS)
@@ -382,7 +437,7 @@ def report(
         )
     verdicts = ["| case | target | result | |", "| --- | --- | --- | --- |"]
     for target in TARGETS:
-        met, detail = target.check(results[target.case])
+        met, detail = target.check(samples[target.case])
         verdicts.append(f"| {target.case} | {target.text} | {detail} | {'met' if met else '**missed**'} |")
     floor_rows = ["| a process that loads | ms (median) | step |", "| --- | ---: | ---: |"]
     previous = 0.0
@@ -394,13 +449,14 @@ def report(
         [
             "# Benchmarks",
             "",
-            f"Generated by `make bench` (`scripts/bench.py`) on {when}. Medians of the runs shown; RSS is the peak "
-            "resident set of the tool's own process. Every run starts from an empty registry; the three tools run "
-            "in rotating order against the same pypiserver.",
+            f"Measured by `make bench` (`scripts/bench.py`) on {results.when}; this file is written from those "
+            "results by `make bench-report`. Medians of the runs shown; RSS is the peak resident set of the tool's "
+            "own process. Every run starts from an empty registry; the three tools run in rotating order against "
+            "the same pypiserver.",
             "",
             "## Machine",
             "",
-            *machine(),
+            *results.machine,
             "",
             "## Results",
             "",
@@ -425,9 +481,9 @@ def report(
             "standard library modules a package pulls in count for that package (importtime's own overhead "
             "inflates the total):",
             "",
-            *breakdown,
+            *results.breakdown,
             "",
-            *notes(results, floor),
+            *notes(samples, floor),
             "",
         ]
     )
@@ -494,41 +550,73 @@ def notes(results: dict[str, dict[str, Sample]], floor: list[tuple[str, float]])
     ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per tool for the small cases (default 5)")
-    parser.add_argument("--big-runs", type=int, default=3, help="runs per tool for the 200 MiB case (default 3)")
-    parser.add_argument("--quick", action="store_true", help="16 MiB instead of 200 MiB; do not write BENCHMARKS.md")
-    args = parser.parse_args()
+def run_benchmark(args: argparse.Namespace) -> Results:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print("building inputs...", flush=True)
     compileall.compile_dir(ROOT / "publisher", quiet=1)  # as installed: pip byte-compiles on install
     cases = build_inputs(args.runs, args.big_runs, args.quick)
-    results: dict[str, dict[str, Sample]] = {}
+    samples: dict[str, dict[str, Sample]] = {}
     packages = WORK / "packages"
-    with PypiServer(packages) as server:
+    try:
+        with PypiServer(packages) as server:
 
-        def reset() -> None:
-            for path in packages.iterdir():
-                path.unlink()
-            os.sync()  # the last run's writes must not be flushed to disk during the next one (case 3)
+            def reset() -> None:
+                for path in packages.iterdir():
+                    path.unlink()
+                os.sync()  # the last run's writes must not be flushed to disk during the next one (case 3)
 
-        for case in cases:
-            print(f"case {case.key}: {case.title}", flush=True)
-            results[case.key] = run_case(case, server, reset)
-        print("where start-up goes (-X importtime of case 1)...", flush=True)
-        reset()
-        case1 = next(case for case in cases if case.key == "1")
-        breakdown = import_breakdown(command("ours", server.upload_url, server.username, server.password, case1))
-    print("the start-up floor...", flush=True)
-    floor = startup_floor(2 * args.runs)
-    printed, document = report(cases, results, when, breakdown, floor)
+            for case in cases:
+                print(f"case {case.key}: {case.title}", flush=True)
+                samples[case.key] = run_case(case, server, reset)
+            print("where start-up goes (-X importtime of case 1)...", flush=True)
+            reset()
+            case1 = next(case for case in cases if case.key == "1")
+            breakdown = import_breakdown(command("ours", server.upload_url, server.username, server.password, case1))
+        print("the start-up floor...", flush=True)
+        floor = startup_floor(2 * args.runs)
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)  # the inputs (a 200 MiB wheel); the results stay
+    infos = [CaseInfo(c.key, c.title, c.runs) for c in cases]
+    return Results(when, args.quick, machine(), infos, samples, breakdown, floor)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global WORK
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per tool for the small cases (default 5)")
+    parser.add_argument("--big-runs", type=int, default=3, help="runs per tool for the 200 MiB case (default 3)")
+    parser.add_argument("--quick", action="store_true", help="16 MiB instead of 200 MiB (not for the report)")
+    parser.add_argument("--out", type=Path, default=OUT, help="where results go (default .bench/, git-ignored)")
+    parser.add_argument("--report", action="store_true", help="render BENCHMARKS.md from the last results")
+    parser.add_argument("--results", type=Path, help="with --report: the results file (default .bench/results.json)")
+    parser.add_argument("--output", type=Path, default=TRACKED, help="with --report: where (default BENCHMARKS.md)")
+    args = parser.parse_args(argv)
+    if args.report:
+        return write_report(args.results or args.out / "results.json", args.output)
+    WORK = args.out / "inputs"
+    results = run_benchmark(args)
+    printed, document = report(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(results.to_json() + "\n", encoding="utf-8")
+    (args.out / "BENCHMARKS.md").write_text(document, encoding="utf-8")
     print()
     print(printed)
-    if not args.quick:
-        (ROOT / "BENCHMARKS.md").write_text(document, encoding="utf-8")
-        print("\nwrote BENCHMARKS.md")
-    shutil.rmtree(WORK, ignore_errors=True)
+    shown = args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out
+    print(f"\nwrote {shown}/results.json and {shown}/BENCHMARKS.md; `make bench-report` puts them in BENCHMARKS.md")
+    return 0
+
+
+def write_report(results_file: Path, output: Path) -> int:
+    """`make bench-report`: the tracked BENCHMARKS.md from the last full run's results."""
+    if not results_file.is_file():
+        print(f"no results at {results_file}: run `make bench` first", file=sys.stderr)
+        return 2
+    results = Results.from_json(results_file.read_text(encoding="utf-8"))
+    if results.quick:
+        print(f"{results_file} holds a --quick run (a 16 MiB case 3): run `make bench` for the report", file=sys.stderr)
+        return 2
+    output.write_text(report(results)[1], encoding="utf-8")
+    print(f"wrote {output.name} from the results of {results.when}")
     return 0
 
 

@@ -100,6 +100,12 @@ RULES: tuple[Rule, ...] = (
         tests=("tests/test_cancel.py",),
     ),
     Rule(
+        "POSIX only: the benchmark measures each tool's process with os.wait4, which Windows lacks (`make bench` is a "
+        "tool for maintainers on Linux and macOS)",
+        ONLY_WINDOWS,
+        tests=("tests/test_bench.py::test_make_bench_writes_under_its_own_directory_and_bench_report_renders_*",),
+    ),
+    Rule(
         "POSIX only: os.mkfifo (Windows has no named pipes in the file system)",
         ONLY_WINDOWS,
         tests=(

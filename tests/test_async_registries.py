@@ -326,7 +326,7 @@ def test_a_cancelled_run_writes_its_record_while_confirmations_are_pending(tmp_p
     assert "accepted, not confirmed: `confirmation stopped by the cancellation" in row(run, dists.wheel.name)
     assert row(run, dists.sdist.name) == "not uploaded"
     assert json.loads(run.outputs["published"]) == []
-    assert "Cancelled by SIGTERM" in run.summary
+    assert "SIGTERM received: no new upload was started" in run.summary
     assert "Traceback" not in run.output
 
 

@@ -517,7 +517,7 @@ CASES = [
     Case(
         "no-credentials",
         (
-            "Missing credentials for index `private-repo`",
+            "No source gave a password or token for index `private-repo`",
             f"{ENV_PREFIX}_USERNAME / {ENV_PREFIX}_PASSWORD",
             f"Set {ENV_PREFIX}_USERNAME and {ENV_PREFIX}_PASSWORD",
         ),

@@ -107,8 +107,8 @@ def test_signal_during_an_upload_keeps_the_record(
         assert "| published |" in run.summary.split(f"| `{name}` |", 1)[1].splitlines()[0]
     assert "aborted by the cancellation" in run.summary.split(f"`{stalled[0]}`", 1)[1].splitlines()[0]
     assert "| not uploaded |" in run.summary.split(f"`{sdist}`", 1)[1].splitlines()[0]
-    assert f"Cancelled by {signal.Signals(signum).name}" in run.summary
-    assert f"Cancelled by {signal.Signals(signum).name}" in run.stdout
+    assert f"{signal.Signals(signum).name} received" in run.summary
+    assert f"::error title=Cancelled::{signal.Signals(signum).name} received" in run.stdout
     assert "Traceback" not in run.output
     assert stalling.attempts() == 4, "an upload was started after the signal"
 
@@ -140,6 +140,6 @@ def test_signal_before_the_uploads_stops_at_once(tmp_path: Path, pypiserver: Pyp
 
     assert run.returncode == 143, run.output
     assert took < 3, f"exited {took:.1f} s after the signal"
-    assert "Cancelled by SIGTERM" in run.summary
+    assert "SIGTERM received" in run.summary
     assert json.loads(run.outputs["published"]) == []
     assert pypiserver.files() == []

@@ -87,8 +87,8 @@ def test_the_missing_variable_shows_the_id_tokens_yaml(index: FakeTrustedIndex, 
 
     assert run.returncode == 2, run.output
     assert (
-        "error: Trusted publishing failed: Trusted publishing needs an OpenID Connect (OIDC) token with the audience "
-        "`pypi`, but this GitLab CI job has no PYPI_ID_TOKEN variable" in run.stderr
+        "error: Trusted publishing failed: This GitLab CI job has no PYPI_ID_TOKEN variable, so no OpenID Connect "
+        "(OIDC) token with the audience `pypi` for trusted publishing" in run.stderr
     )
     assert YAML.format(variable="PYPI_ID_TOKEN", audience="pypi") in run.stderr
     assert "https://docs.gitlab.com/ci/secrets/id_token_authentication/" in run.stderr
@@ -101,8 +101,8 @@ def test_automatic_with_other_id_tokens_says_why_credentials_are_missing(
 ) -> None:
     run = _publish(index, workspace, gitlab.env(SIGSTORE_ID_TOKEN="sigstore"))
     assert run.returncode == 2, run.output
-    assert "error: Missing credentials: Missing credentials for" in run.stderr
-    assert "Trusted publishing was not possible: Trusted publishing needs an OpenID Connect (OIDC) token" in run.stderr
+    assert "error: Missing credentials: No source gave a password or token for" in run.stderr
+    assert "Trusted publishing was not possible: This GitLab CI job has no PYPI_ID_TOKEN variable" in run.stderr
     assert YAML.format(variable="PYPI_ID_TOKEN", audience="pypi") in run.stderr
     assert not index.files
 
@@ -110,7 +110,7 @@ def test_automatic_with_other_id_tokens_says_why_credentials_are_missing(
 def test_automatic_without_id_tokens_asks_nothing(index: FakeTrustedIndex, workspace: Path) -> None:
     run = _publish(index, workspace, {"GITLAB_CI": "true"})
     assert run.returncode == 2, run.output
-    assert "Missing credentials for" in run.stderr
+    assert "error: Missing credentials: No source gave a password or token for" in run.stderr
     assert "a GitLab CI job whose `id_tokens:` holds PYPI_ID_TOKEN" in run.stderr
     assert not index.requests
 

@@ -68,7 +68,10 @@ def test_a_missing_gitlab_variable_shows_the_yaml() -> None:
     with pytest.raises(TokenExchangeError) as info:
         identity.id_token("sigstore", {"GITLAB_CI": "true"}, RecordingConsole(), settings=SETTINGS, purpose=SIGNING)
     assert info.value.exit_code == 2
-    assert "Sigstore signing needs an OpenID Connect (OIDC) token with the audience `sigstore`" in info.value.message
+    assert (
+        "This GitLab CI job has no SIGSTORE_ID_TOKEN variable, so no OpenID Connect (OIDC) token with the audience "
+        "`sigstore` for Sigstore signing" in info.value.message
+    )
     assert "      id_tokens:\n        SIGSTORE_ID_TOKEN:\n          aud: sigstore" in (info.value.hint or "")
 
 
@@ -76,7 +79,8 @@ def test_no_ci_system_and_no_permission_are_explained() -> None:
     with pytest.raises(TokenExchangeError) as outside:
         identity.id_token("sigstore", {}, RecordingConsole(), settings=SETTINGS, purpose=SIGNING)
     assert outside.value.exit_code == 2
-    assert "Sigstore signing needs an OpenID Connect (OIDC) token, but this is not running" in outside.value.message
+    assert "This is not a GitHub Actions job" in outside.value.message
+    assert "no OpenID Connect (OIDC) token for Sigstore signing" in outside.value.message
     assert outside.value.hint == "Outside GitHub Actions and GitLab CI, sign elsewhere."
 
     with pytest.raises(TokenExchangeError) as unpermitted:

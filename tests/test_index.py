@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import ConfigError, IndexResolutionError
-from publisher.index import env_name, resolve_target
-from publisher.settings import build_settings
+from publisher.index import Target, env_name, resolve_target
+from publisher.settings import Settings, build_settings
 from publisher.urls import PYPI_UPLOAD_URL
 
 PYPROJECT = """
@@ -25,6 +25,11 @@ explicit = true
 name = "internal"
 url = "https://nexus.example/repository/pypi/simple"
 """
+
+
+def _target(settings: Settings) -> Target:
+    """Resolved with HOME in the test's own directory: no developer's ~/.pypirc is read."""
+    return resolve_target(settings, {"HOME": str(settings.working_directory)})
 
 
 def _settings(tmp_path: Path, text: str = PYPROJECT, **raw: str):  # type: ignore[no-untyped-def]
@@ -46,7 +51,7 @@ def test_env_name_follows_uv(name: str, expected: str) -> None:
 
 
 def test_named_index_gives_publish_and_check_url(tmp_path: Path) -> None:
-    target = resolve_target(_settings(tmp_path, index="my_artifactory"))
+    target = _target(_settings(tmp_path, index="my_artifactory"))
     assert target.publish_url == "https://example.jfrog.io/artifactory/api/pypi/pypi-local"
     assert target.check_url == "https://example.jfrog.io/artifactory/api/pypi/pypi/simple"
     assert target.env_prefix == "UV_INDEX_MY_ARTIFACTORY"
@@ -55,7 +60,7 @@ def test_named_index_gives_publish_and_check_url(tmp_path: Path) -> None:
 
 def test_unknown_index_lists_names_and_suggests(tmp_path: Path) -> None:
     with pytest.raises(IndexResolutionError) as info:
-        resolve_target(_settings(tmp_path, index="my-artifactory"))
+        _target(_settings(tmp_path, index="my-artifactory"))
     assert "Index not found: `my-artifactory`. Found indexes: `my_artifactory`, `internal`" in info.value.message
     assert "Did you mean `my_artifactory`?" in str(info.value)
     assert info.value.exit_code == 2
@@ -63,39 +68,39 @@ def test_unknown_index_lists_names_and_suggests(tmp_path: Path) -> None:
 
 def test_names_are_case_sensitive(tmp_path: Path) -> None:
     with pytest.raises(IndexResolutionError, match="Index not found: `Internal`") as info:
-        resolve_target(_settings(tmp_path, index="Internal"))
+        _target(_settings(tmp_path, index="Internal"))
     assert "case-sensitive" in str(info.value)
 
 
 def test_no_indexes_at_all(tmp_path: Path) -> None:
     with pytest.raises(IndexResolutionError, match="No indexes were found, can't use index: `bar`"):
-        resolve_target(_settings(tmp_path, text="[project]\nname='x'\n", index="bar"))
+        _target(_settings(tmp_path, text="[project]\nname='x'\n", index="bar"))
 
 
 def test_index_without_publish_url(tmp_path: Path) -> None:
     with pytest.raises(IndexResolutionError, match="Index is missing a publish URL: `internal`") as info:
-        resolve_target(_settings(tmp_path, index="internal"))
+        _target(_settings(tmp_path, index="internal"))
     assert "publish-url" in str(info.value.hint)
 
 
 def test_publish_url_input_fills_an_index_without_one(tmp_path: Path) -> None:
-    target = resolve_target(_settings(tmp_path, index="internal", **{"publish-url": "https://nexus.example/up/"}))
+    target = _target(_settings(tmp_path, index="internal", **{"publish-url": "https://nexus.example/up/"}))
     assert target.publish_url == "https://nexus.example/up/"
     assert target.check_url == "https://nexus.example/repository/pypi/simple"
 
 
 def test_conflicting_publish_urls(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Conflicting upload URLs"):
-        resolve_target(_settings(tmp_path, index="my_artifactory", **{"publish-url": "https://other.example/"}))
+        _target(_settings(tmp_path, index="my_artifactory", **{"publish-url": "https://other.example/"}))
 
 
 def test_check_url_input_overrides(tmp_path: Path) -> None:
-    target = resolve_target(_settings(tmp_path, index="my_artifactory", **{"check-url": "https://c.example/simple/"}))
+    target = _target(_settings(tmp_path, index="my_artifactory", **{"check-url": "https://c.example/simple/"}))
     assert target.check_url == "https://c.example/simple/"
 
 
 def test_no_index_means_pypi(tmp_path: Path) -> None:
-    target = resolve_target(build_settings({"working-directory": str(tmp_path)}))
+    target = _target(build_settings({"working-directory": str(tmp_path)}))
     assert target.publish_url == PYPI_UPLOAD_URL
     assert target.index_name is None
 
@@ -104,17 +109,17 @@ def test_uv_toml_wins(tmp_path: Path) -> None:
     (tmp_path / "uv.toml").write_text(
         '[[index]]\nname = "internal"\nurl = "https://u/simple"\npublish-url = "https://u/up"\n'
     )
-    target = resolve_target(_settings(tmp_path, index="internal"))
+    target = _target(_settings(tmp_path, index="internal"))
     assert target.publish_url == "https://u/up"
     assert target.config_file == tmp_path / "uv.toml"
 
 
 def test_toml_syntax_error_shows_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"not valid TOML.*line 3"):
-        resolve_target(_settings(tmp_path, text='[project]\nname = "x"\n[[tool.uv.index]\n', index="x"))
+        _target(_settings(tmp_path, text='[project]\nname = "x"\n[[tool.uv.index]\n', index="x"))
 
 
 def test_display_url_strips_credentials(tmp_path: Path) -> None:
     text = '[[tool.uv.index]]\nname = "a"\nurl = "https://h/simple"\npublish-url = "https://u:p@h/up/"\n'
-    target = resolve_target(_settings(tmp_path, text=text, index="a"))
+    target = _target(_settings(tmp_path, text=text, index="a"))
     assert target.display_url == "https://h/up/"

@@ -269,7 +269,7 @@ def test_an_unknown_provider_is_named_with_the_claims(
     _diagnostic(
         run,
         "JFrog OIDC: token exchange refused",
-        f"JFrog at {platform.url} refused to exchange GitHub's OIDC token for an access token (404 Not Found)",
+        f"The platform at {platform.url} refused to exchange GitHub's OIDC token for an access token (404 Not Found)",
         "- `NOT_FOUND`: `OIDC integration 'github-odic' was not found`",  # JFrog's own words
         "no OIDC integration named `github-odic`",
         *_claims_lines(github.claims),
@@ -341,8 +341,8 @@ def test_no_id_token_is_a_configuration_error_with_the_permission(platform: Fake
     _diagnostic(
         run,
         "JFrog OIDC failed",
-        "JFrog OIDC needs an OpenID Connect (OIDC) token from GitHub, but ACTIONS_ID_TOKEN_REQUEST_URL and "
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set in this job.",
+        "This job cannot request an OpenID Connect (OIDC) token from GitHub for the JFrog OIDC token exchange: "
+        "ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set in it.",
         "    jobs:\n      publish:\n        permissions:\n          id-token: write  # JFrog OIDC",
         "map this repository to the OIDC integration `github-oidc`",
     )
@@ -564,7 +564,9 @@ def test_odd_answers_are_explained(
     monkeypatch.setattr(platform, "exchange", lambda request: answer)
     run = run_action(workspace, _inputs(platform, retries="0"), env=github.env)
     assert run.returncode == 1, run.output
-    _diagnostic(run, "JFrog OIDC: unexpected answer", f"JFrog at {platform.url} answered the OIDC token exchange")
+    _diagnostic(
+        run, "JFrog OIDC: unexpected answer", f"The platform at {platform.url} answered the OIDC token exchange"
+    )
     assert not platform.files
 
 
@@ -583,7 +585,7 @@ def test_gitlab_ci_to_jfrog_with_an_audience(workspace: Path) -> None:
             env = {**gitlab.env(JFROG_ID_TOKEN="jfrog"), "JFROG_OIDC_PROVIDER_NAME": "gitlab"}
             missing = run_cli(["--publish-url", platform.upload_url], workspace, env)
             assert missing.returncode == 2, missing.output
-            assert "JFrog OIDC needs to know the audience of the ID token in GitLab CI" in missing.stderr
+            assert "The audience of the ID token for the JFrog OIDC token exchange is not known" in missing.stderr
             assert "      id_tokens:\n        AUDIENCE_ID_TOKEN:\n          aud: AUDIENCE" in missing.stderr
             assert not platform.requests
 

@@ -245,7 +245,7 @@ def test_hostile_registry_never_sees_a_secret_in_the_log(
 
     assert run.returncode == 1, run.stdout + run.stderr
     if failure.crash:
-        assert "Unexpected error" in run.stdout, run.stdout
+        assert "::error title=Internal error::" in run.stdout, run.stdout
     else:
         assert registry.requests, "the run never reached the registry"
         if failure.skip_existing:  # the failure under test is the check URL's, not the upload's
@@ -598,7 +598,7 @@ def test_an_exception_quoting_the_header_across_the_cut(source: Source, tmp_path
         run = run_action(workspace, {**inputs, "parallel": "1"}, env={**NO_OIDC, **env, "PYTHONPATH": str(hook)})
 
     assert run.returncode == 1, run.output
-    assert "Unexpected error: RuntimeError: xxx" in run.output
+    assert "::error title=Internal error::RuntimeError: xxx" in run.output
     assert_no_fragment("\n".join(visible(run).values()), secret, source.username, as_username=source.as_username)
 
 

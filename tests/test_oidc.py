@@ -495,7 +495,7 @@ def test_missing_variables_explain_the_permission() -> None:
 
 def test_missing_variables_outside_actions_say_so() -> None:
     error = trusted_publishing.missing_permission_error({})
-    assert "not running in a GitHub Actions job" in error.message
+    assert "This is not a GitHub Actions job" in error.message
     assert error.exit_code == 2
 
 

@@ -203,6 +203,18 @@ def test_cli_files_and_flags(pypiserver, workspace: Path) -> None:  # type: igno
     assert pypiserver.files() == [wheel.name]
 
 
+@pytest.mark.parametrize("spelling", ["dist", "dist/", "absolute"])
+def test_cli_directory_argument_means_the_dists_inside(pypiserver, workspace: Path, spelling: str) -> None:  # type: ignore[no-untyped-def]
+    """`publish-dists --index NAME dist` used to drop the directory and say "build them first" (issue 13)."""
+    (workspace / "dist" / "notes.txt").write_text("not a dist\n")
+    (workspace / "dist" / "nested").mkdir()  # not walked into, as packages-dir is not
+    argument = str(workspace / "dist") if spelling == "absolute" else spelling
+    run = run_cli(["--index", "private-repo", argument], cwd=workspace, env=_creds(pypiserver))
+    assert run.returncode == 0, run.output
+    assert pypiserver.files() == sorted(p.name for p in _dists(workspace) if p.name.endswith((".whl", ".tar.gz")))
+    assert "Skipping" in run.stderr  # notes.txt, with the usual warning
+
+
 def test_devpi_end_to_end(devpi_index, built_dists, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The second real registry: a named index on devpi-server, then pip installs from devpi's simple page."""
     workspace = make_workspace(
@@ -242,7 +254,8 @@ def test_unwritable_output_file_fails_the_step_with_a_reason(pypiserver, workspa
     run = run_action(workspace, {"index": "private-repo"}, env={**_creds(pypiserver), "GITHUB_OUTPUT": str(not_a_file)})
     assert run.returncode == 1, run.output
     assert "Traceback" not in run.output
-    assert "Could not write the step outputs or job summary" in run.output
+    assert "::error title=Outputs not written::" in run.output
+    assert "Later steps cannot read this step's outputs" in run.output
     assert str(not_a_file) in run.output
     assert "published    demo_pkg-1.0.0-py3-none-any.whl" in run.stdout  # the report still says what went up
     assert len(pypiserver.files()) == 2

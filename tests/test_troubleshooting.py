@@ -5,7 +5,7 @@ vary) followed by a line naming the annotation title and the exit status:
 
     #### ``Index not found: `<index>`. Found indexes: <names> (in <file>).``
 
-    Error *Index not resolved*, exit status 2.
+    Error *No upload target*, exit status 2.
 
 Most entries are produced for real here: the CLI (or the action's entrypoint, for what only happens in Actions) is
 run on the bad input against pypiserver, a local fake or nothing at all, and the entry's message (placeholders read
@@ -209,7 +209,7 @@ def case(key: str) -> Callable[[Callable[[Bed], Printed]], Callable[[Bed], Print
 # configuration ----------------------------------------------------------------------------------------------------
 
 
-@case("Missing credentials for")
+@case("No source gave a password or token")
 def _missing_credentials(bed: Bed) -> Printed:
     return bed.cli("--index", INDEX)
 
@@ -274,6 +274,19 @@ def _token_request_over_http(bed: Bed) -> Printed:
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "never-sent-request-token",
     }
     return bed.cli("--publish-url", "https://registry.invalid/legacy/", "--trusted-publishing", "always", env=env)
+
+
+@case("is not a valid .pypirc")
+def _malformed_pypirc(bed: Bed) -> Printed:
+    home = bed.tmp / "home-malformed"
+    home.mkdir()
+    (home / ".pypirc").write_text("[distutils]\nindex-servers = corp\n[corp]\npassword s3cret\n")
+    return bed.cli("--index", "corp", env={"HOME": str(home)})
+
+
+@case("named by")
+def _named_pypirc_missing(bed: Bed) -> Printed:
+    return bed.action(bed.workspace(), {"index": "corp", "pypirc": "ci/.pypirc"})
 
 
 # the files --------------------------------------------------------------------------------------------------------
@@ -519,6 +532,15 @@ def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
+@case("The real run would fail on")
+def _dry_run_would_fail(bed: Bed) -> Printed:
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
+    first = bed.cli("--index", INDEX, cwd=workspace, env=bed.creds())
+    assert first.code == 0, first.text
+    return bed.cli("--index", INDEX, "--dry-run", cwd=workspace, env=bed.creds())
+
+
 # trusted publishing -----------------------------------------------------------------------------------------------
 
 
@@ -536,12 +558,12 @@ def _trusted(bed: Bed, *, audience_status: int = 200, publisher: Publisher | Non
     return bed.cli("--publish-url", index.upload_url, "--trusted-publishing", "always", cwd=workspace, env=github.env)
 
 
-@case("are not set in this job")
+@case("token from GitHub for trusted publishing")
 def _no_id_token_permission(bed: Bed) -> Printed:
     return bed.action(bed.workspace(), {"publish-url": f"{bed.nowhere}/", "trusted-publishing": "always"}, NO_OIDC)
 
 
-@case("this is not running in a GitHub Actions job")
+@case("This is not a GitHub Actions job")
 def _not_in_actions(bed: Bed) -> Printed:
     return bed.cli("--publish-url", f"{bed.nowhere}/", "--trusted-publishing", "always")
 
@@ -578,7 +600,7 @@ def _always_with_other_credentials(bed: Bed) -> Printed:
     return bed.cli("--index", INDEX, "--trusted-publishing", "always", "-u", "alice", "-p", "s3cret")
 
 
-@case("Refusing trusted publishing over plain http")
+@case("OIDC token over plain http to")
 def _trusted_publishing_over_http(bed: Bed) -> Printed:
     env = {
         "ACTIONS_ID_TOKEN_REQUEST_URL": f"{bed.nowhere}/token?api-version=2.0",
@@ -587,7 +609,7 @@ def _trusted_publishing_over_http(bed: Bed) -> Printed:
     return bed.cli("--publish-url", "http://registry.invalid/legacy/", "--trusted-publishing", "always", env=env)
 
 
-@case("but this GitLab CI job has no")
+@case("This GitLab CI job has no")
 def _gitlab_without_id_token(bed: Bed) -> Printed:
     gitlab = FakeGitLabOIDC()
     bed.fake(gitlab)
@@ -618,7 +640,7 @@ def _jfrog_action(bed: Bed, platform_url: str, env: dict[str, str], **inputs: st
     )
 
 
-@case("JFrog OIDC needs an OpenID Connect (OIDC) token from GitHub")
+@case("token from GitHub for the JFrog OIDC token exchange")
 def _jfrog_without_id_token(bed: Bed) -> Printed:
     return _jfrog_action(bed, f"{bed.nowhere}/artifactory/api/pypi/pypi-local", NO_OIDC)
 
@@ -648,7 +670,7 @@ def _jfrog_unreachable(bed: Bed) -> Printed:
     return _jfrog_action(bed, f"{bed.nowhere}/artifactory/api/pypi/pypi-local", github.env)
 
 
-@case("needs to know the audience of the ID token in GitLab CI")
+@case("is not known in this GitLab CI job")
 def _jfrog_gitlab_without_audience(bed: Bed) -> Printed:
     env = {"GITLAB_CI": "true", "JFROG_ID_TOKEN": "never-read", "JFROG_OIDC_PROVIDER_NAME": PROVIDER}
     return bed.cli("--publish-url", f"{bed.nowhere}/artifactory/api/pypi/pypi-local", env=env)
@@ -699,6 +721,123 @@ def test_readme_entry_matches_the_printed_message(key: str, bed: Bed) -> None:
         f"does not match what was printed (exit {printed.code}):\n{printed.text}"
     )
     assert printed.code == entry.exit_code, f"README says exit status {entry.exit_code}:\n{printed.text}"
+    shown = re.search(rf"^{entry.severity}: {re.escape(entry.title)}: (.*)$", printed.text, re.M)
+    assert shown is not None
+    assert not repeats_title(entry.title, shown.group(1)), f"the message repeats its title: {shown.group(0)}"
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
+def repeats_title(title: str, message: str) -> bool:
+    """Whether a message begins by saying its title again, as `error: Missing credentials: Missing credentials for
+    index ...` did: one of its first two words shares a stem (its first 5 letters) with a word of the title (words
+    of 4 letters or more). A message that begins with a placeholder (a file name, a status, a URL) does not begin
+    with words of ours, and is not checked."""
+    first_line = message.split("\n", 1)[0]
+    if not first_line.lstrip("`'\" ")[:1].isalpha():
+        return False
+    lead = _PLACEHOLDER.split(first_line)[0]
+    title_stems = {word.lower()[:5] for word in _WORD.findall(title) if len(word) >= 4}
+    return any(word.lower()[:5] in title_stems for word in _WORD.findall(lead)[:2] if len(word) >= 4)
+
+
+def test_no_readme_entry_repeats_its_title() -> None:
+    """The terminal prints `error: <title>: <message>` and an annotation shows the title above the message: a
+    message that starts with its title reads it twice."""
+    assert repeats_title("Missing credentials", "Missing credentials for index `x` (https://h/). Looked for:")
+    assert repeats_title("Cancelled", "Cancelled by SIGTERM: no new upload was started")
+    assert repeats_title("Configuration error", "Invalid configuration:\n  - --retries is 'x'")
+    assert repeats_title("Index not resolved", "Index not found: `x`.")
+    assert repeats_title("Upload failed", "Uploading x.whl to https://h/ was redirected (308)")
+    assert not repeats_title("Missing credentials", "No source gave a password or token for index `x`.")
+    assert not repeats_title("Upload failed", "<file> already exists on <url>.")
+    assert not repeats_title("Upload failed", "Could not upload x.whl to https://h/ after 4 attempt(s)")
+    repeating = [f"{e.title}: {e.message}" for e in entries() if repeats_title(e.title, e.message)]
+    assert repeating == []
+
+
+def _error_titles() -> dict[str, str]:
+    """Every error class's name -> its title."""
+    import publisher.cancel
+    import publisher.errors
+    import publisher.predict
+
+    titles: dict[str, str] = {}
+    pending = [publisher.errors.PublishError]
+    while pending:
+        cls = pending.pop()
+        titles[cls.__name__] = cls.title
+        pending += cls.__subclasses__()
+    assert {"Cancelled", "WouldFail", "MissingCredentialsError"} <= set(titles)  # the modules above define them
+    return titles
+
+
+def _text_of(node: ast.expr | None, constants: dict[str, str], assigned: dict[str, ast.expr]) -> str | None:
+    """A message expression as a template, fields as `<field>`; None when it is not built from literals."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.sub(r"\{[a-z_]*\}", "<field>", node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            p.value if isinstance(p, ast.Constant) and isinstance(p.value, str) else "<field>" for p in node.values
+        )
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _text_of(node.left, constants, assigned)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _text_of(node.func.value, constants, assigned)
+    if isinstance(node, ast.Name):
+        if node.id in constants:
+            return re.sub(r"\{[a-z_]*\}", "<field>", constants[node.id])
+        if node.id in assigned:
+            return _text_of(assigned[node.id], constants, {})
+    return None
+
+
+def _titled_messages() -> list[tuple[str, str, str]]:
+    """(where, title, message template) for every error raised with a title and every titled annotation:
+    `SomeError(message)`, `console.error(message, title=...)` / `.warning(...)`, and oidc's `fail(title, message)`."""
+    titles = _error_titles()
+    found = []
+    for path in sorted((ROOT / "publisher").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+            assigned = {
+                target.id: node.value
+                for node in ast.walk(function)
+                if isinstance(node, ast.Assign)
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            }
+            for call in [n for n in ast.walk(function) if isinstance(n, ast.Call)]:
+                name = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", "")
+                keyword = next((k.value for k in call.keywords if k.arg == "title"), None)
+                title, message = None, None
+                if name in titles and call.args:
+                    title, message = titles[name], call.args[0]
+                elif name in ("error", "warning") and isinstance(keyword, ast.Constant) and call.args:
+                    title, message = str(keyword.value), call.args[0]
+                elif name == "fail" and len(call.args) >= 2:
+                    title, message = _text_of(call.args[0], constants, assigned), call.args[1]
+                text = _text_of(message, constants, assigned) if message is not None else None
+                if title and text:
+                    found.append((f"{path.name}:{call.lineno}", title, text))
+    return found
+
+
+def test_no_message_in_the_source_repeats_its_title() -> None:
+    found = _titled_messages()
+    assert len(found) > 60, "the source scan found too few messages: has the code's shape changed?"
+    repeating = [f"{where}: {title}: {text[:80]}" for where, title, text in found if repeats_title(title, text)]
+    assert repeating == []
 
 
 def _templates() -> list[str]:
@@ -742,7 +881,7 @@ def test_the_section_covers_the_common_failures() -> None:
     produced = [entry_for(key) for key in CASES]  # each key picks exactly one entry
     assert len(set(produced)) == len(CASES) >= PRODUCED_AT_LEAST
     for required in (
-        "Missing credentials for",
+        "No source gave a password or token",
         "Index not found:",
         "Index is missing a publish URL",
         "is not valid TOML",
@@ -756,7 +895,7 @@ def test_the_section_covers_the_common_failures() -> None:
         "already exists on the index with different contents",
         "was redirected",
         "(after <n> attempts)",
-        "are not set in this job",
+        "token from GitHub for trusted publishing",
         "does not support trusted publishing",
         "refused to exchange GitHub's OIDC token",
     ):
@@ -771,7 +910,7 @@ def test_terminal_form_reads_workflow_commands() -> None:
 
 
 def test_placeholders_become_wildcards() -> None:
-    entry = Entry("Index not found: `<index>`. Found indexes: <names> (in <file>).", "error", "Index not resolved", 2)
-    printed = "error: Index not resolved: Index not found: `nope`. Found indexes: `a`, `b` (in pyproject.toml).\nhint"
+    entry = Entry("Index not found: `<index>`. Found indexes: <names> (in <file>).", "error", "No upload target", 2)
+    printed = "error: No upload target: Index not found: `nope`. Found indexes: `a`, `b` (in pyproject.toml).\nhint"
     assert entry.pattern().search(printed)
     assert not entry.pattern().search(printed.replace("Found indexes", "Indexes found"))

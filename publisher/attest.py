@@ -20,7 +20,6 @@ offline stack); unset, the public-good production instance (its trust root comes
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -41,6 +40,7 @@ from sigstore.verify.policy import AllOf, Identity, OIDCSourceRepositoryURI, Ver
 from publisher import cancel, safe
 from publisher.console import Console
 from publisher.errors import ConfigError, PublishError
+from publisher.exchange import decode_claims
 from publisher.retry import RetryPolicy, next_wait
 
 TRUST_CONFIG_ENV = "PUBLISHER_SIGSTORE_TRUST_CONFIG"
@@ -157,19 +157,6 @@ def expected_identity(claims: Mapping[str, Any], environ: Mapping[str, str]) -> 
     )
 
 
-def subject_digest(document: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(file name, sha256) the attestation's statement names, read without verifying anything (None if unreadable):
-    for telling a stale `.publish.attestation` from a current one."""
-    try:
-        envelope = document["envelope"]
-        statement = json.loads(base64.b64decode(envelope["statement"], validate=True))
-        subject = statement["subject"][0]
-        name, digest = subject.get("name"), subject.get("digest", {}).get("sha256")
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError):
-        return None, None
-    return (name if isinstance(name, str) else None), (digest if isinstance(digest, str) else None)
-
-
 def _log_index(document: Mapping[str, Any]) -> int | None:
     try:
         value = document["verification_material"]["transparency_entries"][0]["logIndex"]
@@ -268,7 +255,7 @@ def sign_all(
             f"The OIDC token for Sigstore is not usable: {safe.inline(exc, 300)}",
             hint="It must have the audience `sigstore` and be current; re-run the job.",
         ) from None
-    expected = expected_identity(_claims(id_token), environ)
+    expected = expected_identity(decode_claims(id_token), environ)
     context = SigningContext.from_trust_config(trust.config)
     verifier = Verifier(trusted_root=trust.config.trusted_root)
     signed: list[Signed] = []
@@ -331,12 +318,3 @@ def _verified(
         f"{safe.inline(claims.get('1.3.6.1.4.1.57264.1.8', expected.issuer), 200)}"
     )
     return Signed(dist.name, document, _log_index(document))
-
-
-def _claims(jwt: str) -> dict[str, Any]:
-    try:
-        payload = jwt.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}

@@ -61,17 +61,27 @@ class Prepared:
     notice: str | None = None
 
 
-def _statement_sha256(dist: Dist) -> str | None:
-    """The sha256 an existing attestation's statement names (None: unreadable), without importing sigstore."""
+def subject_digest(document: object) -> tuple[str | None, str | None]:
+    """(file name, sha256) an attestation's statement names, read without verifying anything or importing sigstore
+    (None where unreadable): for telling a stale `.publish.attestation` from a current one."""
     import base64
 
     try:
+        envelope = document["envelope"]  # type: ignore[index]
+        statement = json.loads(base64.b64decode(envelope["statement"], validate=True))
+        subject = statement["subject"][0]
+        name, digest = subject.get("name"), subject.get("digest", {}).get("sha256")
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError):
+        return None, None
+    return (name if isinstance(name, str) else None), (digest if isinstance(digest, str) else None)
+
+
+def _statement_sha256(dist: Dist) -> str | None:
+    try:
         document = json.loads(dist.attestations or "[]")[0]
-        statement = json.loads(base64.b64decode(document["envelope"]["statement"], validate=True))
-        digest = statement["subject"][0]["digest"]["sha256"]
-    except (IndexError, KeyError, TypeError, ValueError, RecursionError):
+    except (IndexError, ValueError, RecursionError):
         return None
-    return digest if isinstance(digest, str) else None
+    return subject_digest(document)[1]
 
 
 def why_not(settings: Settings, credentials: Credentials) -> str | None:

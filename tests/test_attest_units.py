@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.attest import TRUST_CONFIG_ENV, AttestationFailed, expected_identity, load_trust, subject_digest
+from publisher.attest import TRUST_CONFIG_ENV, AttestationFailed, expected_identity, load_trust
+from publisher.attestations import subject_digest
 from publisher.errors import ConfigError
 
 GITHUB = "https://token.actions.githubusercontent.com"

@@ -39,6 +39,7 @@ from publisher.bodies import json_value
 from publisher.bounds import deadline_from
 from publisher.console import Console
 from publisher.errors import PublishError, TokenExchangeError
+from publisher.report import code_fence
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe
 from publisher.transport import client_routing
 
@@ -85,7 +86,8 @@ def field_of(value: object, key: str) -> str | None:
 
 
 def status_of(response: httpx.Response) -> str:
-    return f"{response.status_code} {response.reason_phrase}".strip()
+    """`500 Internal Server Error`: the reason phrase is the server's own text (safe.inline)."""
+    return f"{response.status_code} {safe.inline(response.reason_phrase, 100)}".strip()
 
 
 def body_detail(response: httpx.Response, limit: int = 300) -> str:
@@ -172,7 +174,10 @@ class Exchange:
     ) -> TokenExchangeError:
         """Annotate and summarise the whole explanation; the exception carries the short form for quoting."""
         self.console.error(f"{details}\n\n{hint}", title=title)
-        self.console.summary(f"### {title}\n\n{details}\n\n{hint}\n")
+        # In a fenced block: the explanation quotes the registry's and the token service's words, which must not
+        # render in the job summary (no HTML, link or image from outside); the fence outruns any backtick run.
+        fence = code_fence(f"{details}\n\n{hint}")
+        self.console.summary(f"### {title}\n\n{fence}\n{details}\n\n{hint}\n{fence}\n")
         error = self.purpose.error(short or details, hint=hint, exit_code=exit_code, supported=supported)
         error.reported = True
         return error

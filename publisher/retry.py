@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 
 import httpx
 
-from publisher import cancel
+from publisher import cancel, safe
 from publisher.bounds import Aborted
 from publisher.console import Console
 
@@ -92,10 +92,12 @@ def seconds(wait: float) -> str:
 
 
 def describe(result: httpx.Response | BaseException) -> str:
+    """`HTTP 503 Service Unavailable` or `ReadTimeout: ...`, one printable line: the reason phrase and an exception's
+    text come from outside (safe.inline)."""
     if isinstance(result, httpx.Response):
-        return f"HTTP {result.status_code} {result.reason_phrase}".rstrip()
+        return f"HTTP {result.status_code} {safe.inline(result.reason_phrase, 100)}".rstrip()
     detail = str(result).strip()
-    return f"{type(result).__name__}: {detail}" if detail else type(result).__name__
+    return safe.inline(f"{type(result).__name__}: {detail}" if detail else type(result).__name__, 500)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

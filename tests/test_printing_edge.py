@@ -95,6 +95,18 @@ def _assert_same_shape(template: Callable[[Console, str], None], value: str) -> 
     ours = {c.name for c in commands(benign_out)}
     assert {c.name for c in commands(hostile_out)} <= ours
     assert len(hostile_summary.splitlines()) == len(benign_summary.splitlines()), hostile_summary
+    assert _rendered(hostile_summary).count("<") == _rendered(benign_summary).count("<"), hostile_summary
+    assert _rendered(hostile_summary).count("](") == _rendered(benign_summary).count("]("), hostile_summary
+
+
+_FENCE = re.compile(r"^(`{3,})[^\n]*\n.*?^\1\s*$", re.M | re.S)
+_SPAN = re.compile(r"(`+)(?:(?!\1).)*?\1")
+
+
+def _rendered(markdown: str) -> str:
+    """What of a job summary GitHub would render as Markdown: fenced blocks and code spans removed (they render
+    verbatim). A tag (`<img ...>`) or a link (`[x](y)`) from outside must not be left in the rest."""
+    return _SPAN.sub("", _FENCE.sub("", markdown))
 
 
 # ---- the templates ----------------------------------------------------------------------------------------------

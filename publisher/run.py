@@ -24,6 +24,7 @@ from publisher.errors import ConfigError, NotPublishedError, PublishError
 from publisher.index import Target, resolve_target
 from publisher.report import FileResult, Report, Status, human_size
 from publisher.settings import Settings
+from publisher.transport import abort_all
 from publisher.upload import Session, make_client, open_session, upload_one
 from publisher.urls import display, sends_in_clear, userinfo_secrets
 
@@ -293,21 +294,11 @@ def finish(report: Report, console: Console) -> bool:
 def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
     """Run and translate the outcome into the exit status contract (0 ok, 1 upload/auth failed, 2 bad input)."""
     report = Report(publish_url=display(settings.publish_url or ""), dry_run=settings.dry_run)
-    with cancel.signals_handled(_abort_transfers, environ):
+    with cancel.signals_handled(abort_all, environ):  # cuts the uploads in flight once the grace is over
         code = _run(settings, environ, console, report)
         if not finish(report, console) and code == 0:
             code = 1
     return code
-
-
-def _abort_transfers() -> None:
-    """Cut every upload still in flight when the cancellation's grace is over (transport.py)."""
-    import sys
-
-    transport = sys.modules.get("publisher.transport")
-    abort_all = getattr(transport, "abort_all", None)
-    if callable(abort_all):
-        abort_all()
 
 
 def _run(settings: Settings, environ: Mapping[str, str], console: Console, report: Report) -> int:

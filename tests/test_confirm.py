@@ -30,6 +30,7 @@ from publisher.settings import build_settings
 from publisher.upload import make_client, open_session, upload_one
 from tests.fakes.pulp import FakePulp
 from tests.support.builders import pulp_dists
+from tests.support.clock import Clock
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -153,21 +154,6 @@ def test_progress_is_due_about_every_ten_seconds_whatever_the_polls() -> None:
 
 
 # -- the loop, against the fake Pulp, with a clock that jumps -------------------------------------------------------
-
-
-class Clock:
-    """time.monotonic for the confirmation: it moves only when the confirmation sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _accepted(pulp: FakePulp, tmp_path: Path, clock: Clock, check_url: str | None = None) -> tuple[Accepted, object]:

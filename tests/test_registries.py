@@ -33,6 +33,7 @@ from publisher.retry import (
     status_is_retryable,
 )
 from publisher.upload import is_duplicate_answer, is_identical_answer, registry_message
+from tests.support.clock import Clock
 
 UPLOAD_URL = "https://registry.example/upload/"
 WHEEL = "demo_pkg-1.0.0-py3-none-any.whl"
@@ -586,21 +587,6 @@ class Console:
 
     def summary(self, markdown: str) -> None:
         pass
-
-
-class Clock:
-    """A monotonic clock that only moves when the code under test sleeps (or a fake `send` takes time)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 Outcome = httpx.Response | httpx.TransportError

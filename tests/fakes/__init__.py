@@ -8,6 +8,8 @@ its real HTTP client, timeouts and retries. `FakeServer` holds the plumbing; sub
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import socketserver
 import threading
@@ -27,6 +29,18 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes = field(repr=False)
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(username, password) from an `Authorization: Basic` header, or None when there is none or it is malformed."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return username, password
 
 
 @dataclass

@@ -30,8 +30,6 @@ anything else is 401 `{"errors": [{"status": 401, "message": "Bad credentials"}]
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import html
 import json
@@ -45,7 +43,7 @@ from typing import Any
 import jwt
 from packaging.utils import canonicalize_name
 
-from tests.fakes import FakeServer, Request, Response
+from tests.fakes import FakeServer, Request, Response, basic_credentials
 from tests.fakes.signing import SigningKey
 from tests.fakes.trusted_index import StoredFile, parse_multipart
 
@@ -214,18 +212,8 @@ class FakeJFrog(FakeServer):
 
     # -- Artifactory ------------------------------------------------------------------------------------------------
 
-    def _basic(self, request: Request) -> tuple[str, str] | None:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            username, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return username, password
-
     def _uploader(self, request: Request) -> tuple[str, str] | None:
-        pair = self._basic(request)
+        pair = basic_credentials(request)
         issued = self.issued.get(pair[1]) if pair else None
         if pair is None or issued is None or time.time() >= issued.expires or pair[0] not in ("", issued.username):
             return None
@@ -276,7 +264,7 @@ class FakeJFrog(FakeServer):
 
     def simple_page(self, request: Request, project: str) -> Response:
         if self.readers:
-            pair = self._basic(request)
+            pair = basic_credentials(request)
             if pair is None or self.readers.get(pair[0]) != pair[1]:
                 return Response.json(401, {"errors": [{"status": 401, "message": "Bad credentials"}]})
         links = [

@@ -38,8 +38,6 @@ honours a client's no-cache: nginx by default does not; the tool then waits unti
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import html
 import json
@@ -51,7 +49,7 @@ from datetime import UTC, datetime, timedelta
 
 from packaging.utils import canonicalize_name
 
-from tests.fakes import FakeServer, Request, Response
+from tests.fakes import FakeServer, Request, Response, basic_credentials
 from tests.fakes.trusted_index import Part, parse_multipart
 
 MAX_AGE = 600
@@ -227,12 +225,8 @@ class FakePulp(FakeServer):
         header = request.headers.get("authorization")
         if header is None:
             return None, None
-        scheme, _, encoded = header.partition(" ")
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user, password = "", ""
-        if scheme.lower() != "basic" or self.users.get(user) != password:
+        user, password = basic_credentials(request) or ("", "")
+        if not user or self.users.get(user) != password:
             return None, Response.json(401, BAD_CREDENTIALS, **CHALLENGE)
         return user, None
 

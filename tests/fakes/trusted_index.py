@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import secrets
@@ -29,7 +28,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes import FakeServer, Request, Response
+from tests.fakes import FakeServer, Request, Response, basic_credentials
 from tests.fakes.github_oidc import ISSUER
 from tests.fakes.gitlab_oidc import ISSUER as GITLAB_ISSUER
 
@@ -249,13 +248,10 @@ class FakeTrustedIndex(FakeServer):
         return Response.json(200, {"success": True, "token": token, "expires": int(expires)})
 
     def _authorised(self, request: Request) -> bool:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
+        pair = basic_credentials(request)
+        if pair is None:
             return False
-        try:
-            username, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
+        username, password = pair
         expires = self.minted.get(password)
         if username == "__token__" and expires is not None and time.time() < expires:
             self.upload_tokens.append(password)

@@ -74,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="allow credentials over plain http to a host that is not loopback",
     )
+    p.add_argument(
+        "--native-tls",
+        action="store_true",
+        default=None,
+        help="verify https with the operating system's trust store (as uv --native-tls) instead of certifi's bundle",
+    )
     p.add_argument("--retries", type=int, help="retries after transport errors, 5xx and 429 (default 3)")
     p.add_argument("--parallel", type=int, help="wheels uploaded at once (default 4, 1 = sequential)")
     p.add_argument(

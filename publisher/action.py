@@ -32,6 +32,7 @@ INPUTS = (
     "verify-metadata",
     "attestations",
     "allow-insecure-http",
+    "native-tls",
     "retries",
     "parallel",
     "jfrog-oidc-provider-name",

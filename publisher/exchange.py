@@ -65,9 +65,9 @@ class Purpose:
     error: type[TokenExchangeError] = TokenExchangeError
 
 
-def open_client(environ: Mapping[str, str]) -> httpx.Client:
+def open_client(environ: Mapping[str, str], *, native_tls: bool = False) -> httpx.Client:
     """An HTTP client for token exchanges: the same guarded transport as uploads (transport.client_routing)."""
-    routing = client_routing(deadline_from(environ))
+    routing = client_routing(deadline_from(environ), native_tls=native_tls)
     return httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False, **routing)
 
 

@@ -48,7 +48,7 @@ from publisher.digests import Digests
 from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
 from publisher.index import Target
-from publisher.retry import Final, RetryPolicy, call_with_retries, describe
+from publisher.retry import Final, RetryPolicy, call_with_retries, describe, hint_for
 from publisher.urls import strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -311,8 +311,8 @@ class Checker:
         except httpx.TransportError as exc:
             raise UploadError(
                 f"Could not download {found.filename} from {reads.shown(found.url)} to compare hashes: "
-                f"{safe.inline(describe(exc), 500)}",
-                hint="Make the index publish sha256 hashes, or check that its files can be downloaded from here.",
+                f"{safe.inline(describe(exc), 800)}",
+                hint=hint_for(exc, "Make the index publish sha256 hashes, or check that its files can be downloaded."),
             ) from None
         if was_cut(response):
             return None
@@ -346,8 +346,8 @@ class Checker:
             assert final.error is not None
             raise UploadError(
                 f"Could not check {url} for existing files after {final.attempts} attempt(s): "
-                f"{safe.inline(describe(final.error), 500)}",
-                hint="Check that the check URL (the index's `url`, or check-url) is reachable from this runner.",
+                f"{safe.inline(describe(final.error), 800)}",
+                hint=hint_for(final.error, "Check that the check URL (the index's `url`, or check-url) is reachable."),
             )
         response = final.response
         status = response.status_code

@@ -364,6 +364,6 @@ def id_token(
     caller that needs the token itself (Sigstore signing asks for `sigstore`; in GitLab CI it is SIGSTORE_ID_TOKEN).
     Raises `purpose.error`: exit 2 when no token can exist here, 1 when the token service failed."""
     prepare(environ, purpose, console)
-    with open_client(environ) as client:
+    with open_client(environ, native_tls=settings.native_tls) as client:
         exchange = Exchange(client, console, policy_from(settings.retries, environ), purpose, _UNREACHABLE_HINT)
         return fetch(exchange, environ, audience)

@@ -377,7 +377,7 @@ def exchange(
     token and the username). Raises JFrogOidcError: exit 2 when no ID token can exist here, 1 when the exchange
     failed. A `renewal` logs into the upload's group (exchange.section)."""
     source = identity.prepare(environ, purpose(settings), console)
-    with open_client(environ) as client:
+    with open_client(environ, native_tls=settings.native_tls) as client:
         jfrog = JFrogExchange(client, console, policy_from(settings.retries, environ), settings, cfg, environ)
         title = f"JFrog OIDC: exchanging a {identity.ISSUERS[source]} OIDC token at {cfg.platform_url}"
         with section(console, title, renewal=renewal):

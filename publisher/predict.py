@@ -63,7 +63,7 @@ def predict(
         return
     from publisher.upload import make_client, open_session
 
-    with make_client(credentials, console, environ) as client:
+    with make_client(credentials, console, environ, native_tls=settings.native_tls) as client:
         checker = open_session(client, target, credentials, settings, environ, console).checker
         assert checker is not None
         _Prediction(settings, checker, console).run(dists, report)

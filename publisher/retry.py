@@ -2,7 +2,9 @@
 
 Retried: transport failures (connect refused, reset, timeouts, a passed per-request deadline), 5xx and 429 -- a
 registry or proxy that is briefly unwell. Not retried: any other 4xx, because the same request would get the same
-answer; a cancelled run (bounds.Aborted, from transport.abort_all), which must stop at once. uv retries transport errors
+answer; a host name that does not resolve and a refused TLS handshake (unreachable.Unreachable, raised by the
+transport for every request), which fail the same way every time; a cancelled run (bounds.Aborted, from
+transport.abort_all), which must stop at once. uv retries transport errors
 only and twine 5xx only; an upload is safe to repeat because every registry refuses to overwrite a file, and the
 caller re-checks the index after an attempt that may have stored the file (see upload.py).
 
@@ -29,6 +31,7 @@ import httpx
 from publisher import cancel, safe
 from publisher.bounds import Aborted
 from publisher.console import Console
+from publisher.unreachable import Unreachable
 
 BASE_DELAY = 1.0
 MAX_DELAY = 30.0
@@ -65,14 +68,19 @@ def status_is_retryable(status: int) -> bool:
 
 
 def error_is_retryable(exc: BaseException) -> bool:
-    """Network trouble is worth another try; our own mistakes (bad URL, protocol misuse, bad TLS) and a cancelled
-    run are not. A passed deadline (bounds.DeadlineExceeded) is a timeout like any other: retried while the total
-    cap allows (with the default 300 s deadline, a first expiry has used the cap up)."""
-    if isinstance(exc, Aborted | httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
-        return False
-    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+    """Network trouble is worth another try; our own mistakes (bad URL, protocol misuse), a host that cannot be
+    reached this way (a name that does not resolve, TLS refused: unreachable.py) and a cancelled run are not. A passed
+    deadline (bounds.DeadlineExceeded) is a timeout like any other: retried while the total cap allows (with the
+    default 300 s deadline, a first expiry has used the cap up)."""
+    if isinstance(exc, Aborted | Unreachable | httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
         return False
     return isinstance(exc, httpx.TransportError)
+
+
+def hint_for(error: BaseException | None, default: str) -> str | None:
+    """The hint of an error built from a transport failure: none for an Unreachable one (its message says the fix,
+    naming the host), else `default`."""
+    return None if isinstance(error, Unreachable) else default
 
 
 def may_have_arrived(result: httpx.Response | BaseException) -> bool:
@@ -96,6 +104,8 @@ def describe(result: httpx.Response | BaseException) -> str:
     text come from outside (safe.inline)."""
     if isinstance(result, httpx.Response):
         return f"HTTP {result.status_code} {safe.inline(result.reason_phrase, 100)}".rstrip()
+    if isinstance(result, Unreachable):  # a whole sentence that names the host and the fix
+        return safe.inline(str(result), 800)
     detail = str(result).strip()
     return safe.inline(f"{type(result).__name__}: {detail}" if detail else type(result).__name__, 500)
 
@@ -164,7 +174,9 @@ def call_with_retries(
     """Call `send` until it gives a non-retryable answer or the policy gives up.
 
     Before each retry `settle` (if given) may end the loop with a value -- e.g. the file turned out to be stored
-    by the failed attempt. Non-retryable transport errors are raised; the last retryable one is returned in `error`.
+    by the failed attempt. The last retryable transport error is returned in `error`, and so is an Unreachable one
+    (a name that does not resolve, TLS refused) after its one attempt: every caller reports it as a failure to reach
+    the registry, with the message that names the host and the fix. Other non-retryable transport errors are raised.
     """
     started = clock()
     final: Final[T] = Final()
@@ -174,6 +186,10 @@ def call_with_retries(
         try:
             result = send()
         except httpx.TransportError as exc:
+            if isinstance(exc, Unreachable):  # fails the same way every time: no retry, no settle
+                final.response, final.error = None, exc
+                final.reasons.append(describe(exc))
+                return final
             if not error_is_retryable(exc):
                 raise
             result = exc

@@ -99,7 +99,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
         predict(settings, target, credentials, dists, environ, router, report)
         return
 
-    with make_client(credentials, router, environ) as client:
+    with make_client(credentials, router, environ, native_tls=settings.native_tls) as client:
         session = open_session(client, target, credentials, settings, environ, router)
         read = session.checker.auth if session.checker is not None else None
         prepared = attestations.prepare(settings, target, credentials, dists, environ, router, client, read)

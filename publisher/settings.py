@@ -68,6 +68,7 @@ class Settings(BaseModel):
     verify_metadata: Flag = Field(default=True, alias="verify-metadata")
     attestations: Flag = True
     allow_insecure_http: Flag = Field(default=False, alias="allow-insecure-http")
+    native_tls: Flag = Field(default=False, alias="native-tls")
     retries: int = Field(default=3, ge=0, le=10)
     parallel: int = Field(default=4, ge=1, le=32)
     jfrog_oidc_provider_name: str | None = Field(default=None, alias="jfrog-oidc-provider-name")
@@ -115,6 +116,7 @@ _FLAGS = {
     "print-hash",
     "verify-metadata",
     "allow-insecure-http",
+    "native-tls",
     "verify-published",
     "attestations",
 }

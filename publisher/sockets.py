@@ -8,6 +8,11 @@ the transport around each request and each read of its body), and raises
 again before the next), so a server that reads slowly cannot stretch a write either. Name resolution (getaddrinfo)
 is the one step the resolver bounds, not us.
 
+Failures no retry can fix are marked here, where the host is known (unreachable.py): a name that does not resolve
+(:class:`~publisher.unreachable.NameNotResolved`) and a TLS handshake that was refused
+(:class:`~publisher.unreachable.TLSRefused`). `GuardedBackend.resolve` is getaddrinfo, replaceable (tests resolve
+no real name).
+
 Every socket is registered while it is open, from before its connect until its close, so :func:`abort_all` can
 shut them all down from any thread (or a signal handler): a thread blocked in connect, send or receive wakes up at
 once and its request fails with :class:`~publisher.bounds.Aborted`, as does every request started afterwards.
@@ -29,6 +34,7 @@ from typing import Any, TypeVar
 import httpcore
 
 from publisher.bounds import DEADLINE_ENV, Aborted, ConnectDeadlineExceeded, DeadlineExceeded
+from publisher.unreachable import NameNotResolved, TLSRefused, transient_tls
 
 T = TypeVar("T")
 
@@ -207,6 +213,9 @@ class SocketStream(httpcore.NetworkStream):
                 errors,
                 connecting=True,
             )
+        except httpcore.ConnectError as exc:
+            self.close()
+            raise _refused(exc, server_hostname) from exc.__cause__
         except BaseException:
             self.close()
             raise
@@ -227,6 +236,15 @@ class SocketStream(httpcore.NetworkStream):
         return None
 
 
+def _refused(exc: httpcore.ConnectError, host: str | None) -> httpcore.ConnectError:
+    """A failed handshake: TLSRefused when the other side answered and refused (a retry would meet the same), else
+    the error as it was (a connection lost during the handshake stays retryable)."""
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError) and not transient_tls(cause):
+        return TLSRefused(host or "the server", cause)
+    return exc
+
+
 class TLSInTLSStream(httpcore.NetworkStream):
     """TLS to the registry inside the TLS to an https:// proxy: an SSLObject over the proxy stream's own (bounded)
     reads and writes, as httpcore does it, so the deadline and abort_all hold here too."""
@@ -241,6 +259,9 @@ class TLSInTLSStream(httpcore.NetworkStream):
         self._tls = ssl_context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
         try:
             self._pump(self._tls.do_handshake, timeout, httpcore.ConnectError)
+        except httpcore.ConnectError as exc:
+            self.close()
+            raise _refused(exc, server_hostname) from exc.__cause__
         except BaseException:
             self.close()
             raise
@@ -293,6 +314,9 @@ class GuardedBackend(httpcore.SyncBackend):
     does, but with each socket registered before it connects (abort_all can interrupt a hanging connect) and every
     attempt bounded by the deadline."""
 
+    def __init__(self, resolve: Callable[..., list[tuple[Any, ...]]] = socket.getaddrinfo) -> None:
+        self.resolve = resolve  # getaddrinfo's signature; tests put a resolver here that looks up no real name
+
     def connect_tcp(
         self,
         host: str,
@@ -304,7 +328,9 @@ class GuardedBackend(httpcore.SyncBackend):
         errors = (httpcore.ConnectTimeout, httpcore.ConnectError)
         _limit(timeout, connecting=True)  # refuse at once when aborted or out of time, before resolving the name
         try:
-            addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            addresses = self.resolve(host, port, 0, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NameNotResolved(host, exc.strerror or str(exc)) from exc
         except OSError as exc:
             raise httpcore.ConnectError(str(exc)) from exc
         failure: Exception = httpcore.ConnectError(f"no address found for {host}")

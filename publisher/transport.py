@@ -19,6 +19,12 @@ client alike, with or without a proxy):
   registry. Here the https pool gets `httpx.create_ssl_context()` -- the same verified context httpx would build --
   at the first https request. The http pool gets a context that trusts nothing and checks host names: it is never
   used for a handshake (an http:// connection has no TLS), and would fail closed if it were.
+- **native-tls** (`native_tls=True`): the https pool's context is `truststore.SSLContext` instead -- the operating
+  system's trust store (as `pip` and `uv --native-tls` use it), for runners and desks behind a corporate CA.
+  truststore is imported only then. An https:// proxy is verified with the same context as the registry.
+- **Failures no retry can fix** (unreachable.py): a host name that does not resolve and a refused TLS handshake
+  leave as :class:`~publisher.unreachable.Unreachable` (an httpx.ConnectError naming the host and the fix), which
+  retry.py never retries.
 - **Fewer, larger writes.** httpx writes each part of a multipart body with its own `sendall`: ~50 system calls
   (and ~50 TCP segments for the registry to read) per tiny wheel. The body is regrouped into writes of at least
   64 KiB; the bytes and the Content-Length are unchanged and a big file is still streamed chunk by chunk.
@@ -40,7 +46,7 @@ from urllib.request import getproxies
 import httpcore
 import httpx
 
-from publisher import safe, sockets
+from publisher import safe, sockets, unreachable
 from publisher.bodies import (
     ACCEPT_ENCODING,
     BODY_STATE,
@@ -64,6 +70,16 @@ def abort_all() -> int:
     :class:`~publisher.bounds.Aborted` (never retried). Safe from any thread or a signal handler; returns the number
     of connections cut."""
     return sockets.abort_all()
+
+
+def verified_context(native_tls: bool = False) -> ssl.SSLContext:
+    """The context https is verified with: httpx's default (certifi's bundle, or SSL_CERT_FILE / SSL_CERT_DIR), or
+    with `native_tls` the operating system's trust store through truststore (which honours SSL_CERT_FILE too)."""
+    if native_tls:
+        import truststore  # only when asked for: a password upload does not load it
+
+        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return httpx.create_ssl_context()
 
 
 def _trusts_nothing() -> ssl.SSLContext:
@@ -118,8 +134,9 @@ class _WithinDeadline(httpx.SyncByteStream):
             self._stream.close()
 
 
-def _pool(ssl_context: ssl.SSLContext, proxy: httpx.Proxy | None) -> httpcore.ConnectionPool:
-    """The pool `httpx.HTTPTransport(verify=ssl_context, proxy=proxy)` builds, on the guarded network backend."""
+def _pool(ssl_context: ssl.SSLContext, proxy: httpx.Proxy | None, native_tls: bool = False) -> httpcore.ConnectionPool:
+    """The pool `httpx.HTTPTransport(verify=ssl_context, proxy=proxy)` builds, on the guarded network backend; an
+    https:// proxy is verified as the registry is (httpcore's default would be certifi's bundle alone)."""
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)  # httpx's default
     common: dict[str, Any] = {
         "ssl_context": ssl_context,
@@ -140,7 +157,8 @@ def _pool(ssl_context: ssl.SSLContext, proxy: httpx.Proxy | None) -> httpcore.Co
             proxy_url=proxy_url,
             proxy_auth=proxy.raw_auth,
             proxy_headers=proxy.headers.raw,
-            proxy_ssl_context=proxy.ssl_context,
+            proxy_ssl_context=proxy.ssl_context
+            or (verified_context(native_tls) if proxy.url.scheme == "https" else None),
             socket_options=None,
             **common,
         )
@@ -158,9 +176,12 @@ class GuardedTransport(httpx.BaseTransport):
     """Every request bounded (deadline, body limit, abort_all); https and http each get a pool on first use
     (thread-safe: parallel uploads share it). With `proxy`, the pools go through that proxy."""
 
-    def __init__(self, deadline: float = DEFAULT_DEADLINE, proxy: httpx.Proxy | None = None) -> None:
+    def __init__(
+        self, deadline: float = DEFAULT_DEADLINE, proxy: httpx.Proxy | None = None, *, native_tls: bool = False
+    ) -> None:
         self.deadline = deadline
         self.proxy = proxy
+        self.native_tls = native_tls
         self._lock = threading.Lock()
         self._transports: dict[bool, httpx.HTTPTransport] = {}
 
@@ -168,9 +189,9 @@ class GuardedTransport(httpx.BaseTransport):
         with self._lock:
             transport = self._transports.get(tls)
             if transport is None:
-                # Exactly the context httpx.Client() builds by default (verify=True, trust_env=True).
-                context = httpx.create_ssl_context() if tls else _trusts_nothing()
-                transport = self._transports[tls] = _Pooled(_pool(context, self.proxy))
+                # By default exactly the context httpx.Client() builds (verify=True, trust_env=True).
+                context = verified_context(self.native_tls) if tls else _trusts_nothing()
+                transport = self._transports[tls] = _Pooled(_pool(context, self.proxy, self.native_tls))
             return transport
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -191,8 +212,15 @@ class GuardedTransport(httpx.BaseTransport):
                 extensions=request.extensions,
             )
         transport = self._transport(request.url.scheme == "https")
-        with sockets.within(deadline):
-            response = transport.handle_request(request)
+        try:
+            with sockets.within(deadline):
+                response = transport.handle_request(request)
+        except httpx.ConnectError as exc:
+            failure = unreachable.permanent(exc, request.url)  # a name that does not resolve, TLS refused
+            if failure is None:
+                raise
+            failure.request = request
+            raise failure from None
         assert isinstance(response.stream, httpx.SyncByteStream)
         state = BodyState(requested_limit(request))
         body = BoundedBody(
@@ -251,12 +279,14 @@ def environment_proxies(proxies: Mapping[str, str] | None = None) -> dict[str, s
     return mounts
 
 
-def proxy_mounts(deadline: float, proxies: Mapping[str, str] | None = None) -> dict[str, httpx.BaseTransport | None]:
+def proxy_mounts(
+    deadline: float, proxies: Mapping[str, str] | None = None, *, native_tls: bool = False
+) -> dict[str, httpx.BaseTransport | None]:
     """`httpx.Client(mounts=...)` for the proxy variables: each proxy a GuardedTransport through it, each NO_PROXY
     host None (the client's own transport, direct)."""
     mounts: dict[str, httpx.BaseTransport | None] = {}
     for pattern, url in environment_proxies(proxies).items():
-        mounts[pattern] = None if url is None else GuardedTransport(deadline, _proxy(url))
+        mounts[pattern] = None if url is None else GuardedTransport(deadline, _proxy(url), native_tls=native_tls)
     return mounts
 
 
@@ -280,9 +310,13 @@ def _proxy(url: str) -> httpx.Proxy:
         raise ConfigError(f"The proxy {shown} is not a valid URL: {safe.inline(exc, 200)}", hint="Fix it.") from None
 
 
-def client_routing(deadline: float) -> dict[str, Any]:
-    """`transport` and `mounts` for an httpx.Client: every request guarded, proxies as httpx would route them."""
-    return {"transport": GuardedTransport(deadline), "mounts": proxy_mounts(deadline)}
+def client_routing(deadline: float, *, native_tls: bool = False) -> dict[str, Any]:
+    """`transport` and `mounts` for an httpx.Client: every request guarded, proxies as httpx would route them; with
+    `native_tls`, https verified against the operating system's trust store."""
+    return {
+        "transport": GuardedTransport(deadline, native_tls=native_tls),
+        "mounts": proxy_mounts(deadline, native_tls=native_tls),
+    }
 
 
 __all__ = ["Aborted", "GuardedTransport", "abort_all", "client_routing", "proxy_mounts"]

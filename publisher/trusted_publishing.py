@@ -350,7 +350,7 @@ def mint_token(
         message = _INSECURE_MESSAGE.format(base=base, issuer=identity.ISSUERS[source])
         raise TrustedPublishingError(message, hint=hint, exit_code=2)
     policy = policy_from(settings.retries, environ)
-    with open_client(environ) as client:
+    with open_client(environ, native_tls=settings.native_tls) as client:
         minting = Minting(client, console, publish_url, policy, environ)
         title = f"Trusted publishing: exchanging a {identity.ISSUERS[source]} OIDC token at {base}"
         with section(console, title, renewal=renewal):

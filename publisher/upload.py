@@ -47,7 +47,7 @@ from publisher.errors import AuthenticationError, UploadError
 from publisher.form import form_fields
 from publisher.index import Target
 from publisher.report import FileResult, human_size
-from publisher.retry import RetryPolicy, call_with_retries, describe, may_have_arrived, policy_from
+from publisher.retry import RetryPolicy, call_with_retries, describe, hint_for, may_have_arrived, policy_from
 from publisher.settings import Settings
 from publisher.transport import client_routing
 from publisher.urls import origin, strip_credentials
@@ -86,19 +86,18 @@ class Outcome:
     verified: bool = False
 
 
-def make_client(credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None) -> httpx.Client:
+def make_client(
+    credentials: Credentials, console: Console, environ: Mapping[str, str] | None = None, *, native_tls: bool = False
+) -> httpx.Client:
     """One client (connection pool, keep-alive) for the whole run; thread-safe for parallel uploads."""
-
     environ = os.environ if environ is None else environ
 
     def log_request(request: httpx.Request) -> None:  # a URL may come from a redirect: outside text
         console.debug(f"> {request.method} {safe.exact(strip_credentials(str(request.url)), 300)}")
 
     def log_response(response: httpx.Response) -> None:
-        request = response.request
-        console.debug(
-            f"< {response.status_code} {request.method} {safe.exact(strip_credentials(str(request.url)), 300)}"
-        )
+        url = safe.exact(strip_credentials(str(response.request.url)), 300)
+        console.debug(f"< {response.status_code} {response.request.method} {url}")
 
     return httpx.Client(
         timeout=timeout_from(environ),
@@ -107,7 +106,7 @@ def make_client(credentials: Credentials, console: Console, environ: Mapping[str
         follow_redirects=False,
         event_hooks={"request": [log_request], "response": [log_response]},
         # Every request bounded (deadline, answer size, abort_all), proxies routed as httpx would (transport.py).
-        **client_routing(deadline_from(environ)),
+        **client_routing(deadline_from(environ), native_tls=native_tls),
     )
 
 
@@ -161,16 +160,16 @@ class _Upload:
             return final.settled
         if final.response is None:
             assert final.error is not None
-            maybe = (
-                f" The file may have been stored: re-run with {self.settings.label('skip-existing')} to finish safely."
-                if self.earlier
-                else ""
+            hint = (
+                "Check the URL and that the registry is reachable from this runner; raise "
+                f"{self.settings.label('retries')} for a flaky network."
             )
+            if self.earlier:
+                hint += f" The file may have been stored: re-run with {self.settings.label('skip-existing')} to finish."
             raise UploadError(
                 f"Could not upload {self.dist.filename} to {self.url} after {final.attempts} attempt(s): "
                 f"{describe(final.error)}",
-                hint="Check the URL and that the registry is reachable from this runner; raise "
-                f"{self.settings.label('retries')} for a flaky network." + maybe,
+                hint=hint_for(final.error, hint),  # none for a host that cannot be reached: its message says the fix
             )
         return self.classify(final.response, final.attempts)
 

@@ -11,6 +11,7 @@ the others are quoted from the registries' answers in twine, uv, poetry and pdm 
 from __future__ import annotations
 
 import random
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from publisher.retry import (
     policy_from,
     status_is_retryable,
 )
+from publisher.unreachable import host_not_found, tls_failed
 from publisher.upload import is_duplicate_answer, is_identical_answer, registry_message
 from tests.support.clock import Clock
 
@@ -511,10 +513,8 @@ def test_network_trouble_is_retryable(error: httpx.TransportError) -> None:
         httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'.", request=REQUEST),
         httpx.LocalProtocolError("Illegal header value", request=REQUEST),
         httpx.ProxyError("407 Proxy Authentication Required", request=REQUEST),
-        httpx.ConnectError(
-            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006)",
-            request=REQUEST,
-        ),
+        tls_failed("upload.example.org", 443, ssl.SSLCertVerificationError(1, "certificate verify failed")),
+        host_not_found("upload.example.org", "Name or service not known"),
         ValueError("not a transport error"),
     ],
     ids=lambda e: type(e).__name__,

@@ -19,10 +19,12 @@ import ast
 import json
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publish
 from tests.support.builders import Dists, build_project, make_workspace, pulp_dists
 from tests.support.runner import run_action, run_cli, start_action
 from tests.support.servers import PypiServer, free_port
+from tests.support.tls import self_signed, server_context
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -428,9 +431,33 @@ def _other_refusal(bed: Bed) -> Printed:
     return bed.cli("--publish-url", f"{fake.url}/", "-u", "alice", "-p", "s3cret")
 
 
-@case("Could not upload")
+@case("Could not upload <file> to <url> after <n> attempt(s): <error>")
 def _unreachable(bed: Bed) -> Printed:
     return bed.cli("--publish-url", f"{bed.nowhere}/", "-u", "alice", "-p", "s3cret", "--retries", "1")
+
+
+def _http_server(bed: Bed, *, tls: bool) -> int:
+    """The port of Python's http.server on loopback (it answers 400 to a TLS hello), with TLS by a certificate
+    nobody trusts when `tls`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    if tls:
+        server.socket = server_context(self_signed(bed.tmp)).wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    bed.on_teardown(server.server_close)
+    bed.on_teardown(server.shutdown)
+    return int(server.server_address[1])
+
+
+@case("its certificate is not trusted here")
+def _untrusted_certificate(bed: Bed) -> Printed:
+    url = f"https://127.0.0.1:{_http_server(bed, tls=True)}/legacy/"
+    return bed.cli("--publish-url", url, "-u", "alice", "-p", "s3cret")
+
+
+@case("the handshake was refused")
+def _https_to_a_plain_http_port(bed: Bed) -> Printed:
+    url = f"https://127.0.0.1:{_http_server(bed, tls=False)}/legacy/"
+    return bed.cli("--publish-url", url, "-u", "alice", "-p", "s3cret")
 
 
 @case("but with <what>. Not treating this as 'file absent'")

@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-import httpcore
-
 from publisher.bounds import DEADLINE_ENV, Aborted, ConnectDeadlineExceeded, DeadlineExceeded
+from publisher.httpcore_lean import httpcore
 from publisher.unreachable import NameNotResolved, TLSRefused, transient_tls
 
 T = TypeVar("T")

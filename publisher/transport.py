@@ -43,7 +43,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.request import getproxies
 
-import httpcore
 import httpx
 
 from publisher import safe, sockets, unreachable
@@ -58,6 +57,7 @@ from publisher.bodies import (
 )
 from publisher.bounds import DEFAULT_DEADLINE, Aborted, request_budget
 from publisher.errors import ConfigError
+from publisher.httpcore_lean import httpcore
 from publisher.urls import strip_credentials
 
 WRITE_SIZE = 64 * 1024

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ssl
 
-import httpcore
 import httpx
+
+from publisher.httpcore_lean import httpcore
 
 CA_FIX = (
     "If {host} (or a proxy that inspects TLS on the way) uses a certificate from a private CA, point SSL_CERT_FILE "

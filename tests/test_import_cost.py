@@ -8,6 +8,9 @@ import sys
 
 import pytest
 
+from tests.support.builders import Dists
+from tests.support.servers import PypiServer
+
 _REPORT = "import json, sys; print(json.dumps(sorted(k for k, v in sys.modules.items() if v is not None)))"
 
 
@@ -62,6 +65,48 @@ def test_the_upload_path_imports_check_url_and_sdist_code_only_when_used(module:
     """The Simple API client (and its HTML parser) only with a check URL; tarfile only for an sdist."""
     loaded = _modules_after("import publisher.__main__, publisher.run, publisher.upload, httpx", top_level=False)
     assert module not in loaded
+
+
+_UNUSED_ON_A_PASSWORD_UPLOAD = ("anyio", "trio", "sniffio", "h2", "hpack", "hyperframe", "certifi", "truststore")
+
+
+@pytest.fixture(scope="module")
+def password_upload(tmp_path_factory: pytest.TempPathFactory, built_dists: Dists) -> set[str]:
+    """Every module a real password upload over http to pypiserver had loaded when it exited (status 0)."""
+    out = tmp_path_factory.mktemp("modules") / "modules.json"
+    with PypiServer(workdir=tmp_path_factory.mktemp("pypiserver")) as server:
+        argv = ["--publish-url", server.upload_url, "-u", server.username, "-p", server.password]
+        code = (
+            "import atexit, json, sys\n"
+            f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+            "from publisher.__main__ import main\n"
+            f"sys.exit(main({[*argv, str(built_dists.wheel)]!r}))"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True)
+        assert len(server.files()) == 1
+    return set(json.loads(out.read_text()))
+
+
+@pytest.mark.parametrize("module", [*_UNUSED_ON_A_PASSWORD_UPLOAD, "sigstore", "publisher.exchange"])
+def test_a_password_upload_over_http_loads_no_async_http2_or_tls_trust_modules(
+    password_upload: set[str], module: str
+) -> None:
+    """httpcore's package imports its async extras (anyio, trio), HTTP/2 (h2) and certifi at its top; none is used
+    by a synchronous HTTP/1.1 upload over http (publisher/httpcore_lean.py). truststore loads only with native-tls,
+    sigstore only to sign, the token exchange only for OIDC."""
+    assert password_upload  # the upload ran and recorded its modules
+    assert not {name for name in password_upload if name == module or name.startswith(f"{module}.")}
+
+
+def test_the_stand_ins_leave_the_optional_modules_importable() -> None:
+    """After the lean import, anyio and certifi import as ever (for whoever uses them), and httpcore's certifi
+    reference reaches the real one."""
+    code = (
+        "import publisher.transport, httpcore._ssl, anyio, certifi, sys\n"
+        "assert httpcore._ssl.certifi.where() == certifi.where()\n"
+        "assert sys.modules['anyio'] is anyio and sys.modules['certifi'] is certifi"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_start_up_leaves_garbage_collection_on() -> None:

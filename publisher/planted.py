@@ -115,14 +115,15 @@ def verify_found(
     policy, identity = publisher_policy(environ)
     for dist in found:
         problem = _problem(dist, digests[dist.filename], verifier, policy)
-        shown = safe.exact(dist.filename + ATTESTATION_SUFFIX)
         if problem is not None:
             raise DistError(
-                f"{shown} does not verify: {safe.inline(problem, 400)}. Nothing was uploaded.",
+                f"{safe.exact(dist.filename)}.publish.attestation does not verify: {safe.inline(problem, 400)}. "
+                "Nothing was uploaded.",
                 hint=f"An attestation found beside a dist is sent only if it was made for this very file (name and "
                 f"sha256), signed by a certificate that chains to the Sigstore trust root and logged, by {identity}. "
                 "Delete it to upload without it, or let this step make a fresh one (trusted publishing with "
                 "attestations on).",
             )
+        shown = safe.exact(dist.filename + ATTESTATION_SUFFIX)
         console.info(f"  {shown}: verified against the trust root; identity: {identity}")
     return trust

@@ -102,7 +102,7 @@ def load_trust(environ: Mapping[str, str]) -> Trust:
     raw_path = environ.get(TRUST_CONFIG_ENV, "").strip()
     if not raw_path:
         try:
-            with sigstore_http.bounded(deadline_from(environ), "Loading Sigstore's trust root (TUF)"):
+            with sigstore_http.bounded(deadline_from(environ)):
                 return Trust(ClientTrustConfig.production(), *PRODUCTION)
         except PublishError:  # a cancellation
             raise
@@ -215,7 +215,7 @@ def _with_retries(call: Callable[[], T], policy: RetryPolicy, deadline: float, w
     while True:
         attempt += 1
         try:
-            with sigstore_http.bounded(deadline, what):
+            with sigstore_http.bounded(deadline):
                 return call()
         except PublishError:  # a cancellation
             raise

@@ -68,20 +68,19 @@ class UnguardedRequest(RuntimeError):
 class _Budget:
     at: float
     seconds: float
-    what: str
 
     def left(self) -> float:
         return self.at - time.monotonic()
 
-    def message(self) -> str:
-        return f"{self.what} did not finish within {self.seconds:g} s ({DEADLINE_ENV})"
+    def message(self) -> str:  # the caller's message names the call
+        return f"did not finish within {self.seconds:g} s ({DEADLINE_ENV})"
 
 
 @contextmanager
-def bounded(seconds: float, what: str) -> Iterator[None]:
+def bounded(seconds: float) -> Iterator[None]:
     """Every request this thread makes inside the block ends by `seconds` from now, all together."""
     previous = getattr(_budget, "current", None)
-    _budget.current = _Budget(time.monotonic() + seconds, seconds, what)
+    _budget.current = _Budget(time.monotonic() + seconds, seconds)
     try:
         yield
     finally:

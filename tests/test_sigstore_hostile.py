@@ -317,3 +317,31 @@ def test_the_tuf_trust_root_fetch_ends_at_the_deadline(tmp_path: Path) -> None:
     assert "did not finish within 1 s (PUBLISHER_REQUEST_DEADLINE)" in done.stderr
     assert connects, "the refresh went through the proxy"
     assert elapsed < 10
+
+
+def test_abort_all_cuts_a_sigstore_request_in_flight() -> None:
+    """A cancellation reaches sigstore's own sessions too: transport.abort_all cuts them at once."""
+    from publisher import attest, sockets, transport
+
+    assert attest.sigstore_http.GuardedAdapter  # installed
+    errors: list[BaseException] = []
+    with HostileServer({"/silent": Answer.silence(30)}) as server:
+
+        def call() -> None:
+            try:
+                requests.Session().get(f"{server.url}/silent")
+            except BaseException as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        while not server.requests:
+            time.sleep(0.01)
+        started = time.monotonic()
+        try:
+            assert transport.abort_all() >= 1
+            worker.join(5)
+        finally:
+            sockets.reset_abort()  # process-wide: the next test starts with a working transport
+    assert time.monotonic() - started < 1
+    assert [type(e) for e in errors] == [requests.ConnectionError]

@@ -9,10 +9,12 @@ transparency log; the result is verified at once against the same trust root and
 names (the certificate's SAN and issuer, and the repository). Only then is it sent in the upload's `attestations`
 field. Nothing is written to the packages directory.
 
-sigstore talks to Fulcio and Rekor through its own HTTP client (requests), with no timeout of its own: each call
-runs in a worker thread that the run waits for at most `PUBLISHER_REQUEST_DEADLINE` seconds, so a service that never
-answers cannot hang the job (a cancellation still stops it at once). Transient failures (no answer, 5xx, 429) are
-retried with the one retry policy (retry.py); a refusal (4xx) is not.
+sigstore talks to Fulcio, Rekor and TUF through clients of its own (requests, urllib3), with no deadline or byte cap
+of their own: sigstore_http.install(), below, routes all of it through the guarded transport (answers capped, a total
+deadline, proxies, abort_all) before any sigstore object exists. Each call (one certificate, one log entry, the TUF
+refresh) runs in this thread within `PUBLISHER_REQUEST_DEADLINE` seconds in all (sigstore_http.bounded), so a service
+that never answers, drips or floods cannot hang or bloat the job, and a cancellation stops it at once. Transient
+failures (no answer, 5xx, 429) are retried with the one retry policy (retry.py); a refusal (4xx) is not.
 
 `PUBLISHER_SIGSTORE_TRUST_CONFIG` names a `ClientTrustConfig` JSON (a private Sigstore deployment, or the tests'
 offline stack); unset, the public-good production instance (its trust root comes through TUF).
@@ -21,7 +23,6 @@ offline stack); unset, the public-good production instance (its trust root comes
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,11 +38,14 @@ from sigstore.sign import Signer, SigningContext
 from sigstore.verify import Verifier
 from sigstore.verify.policy import AllOf, Identity, OIDCSourceRepositoryURI, VerificationPolicy
 
-from publisher import cancel, safe
+from publisher import cancel, safe, sigstore_http
+from publisher.bounds import DEADLINE_ENV, deadline_from
 from publisher.console import Console
 from publisher.errors import ConfigError, PublishError
 from publisher.exchange import decode_claims
 from publisher.retry import RetryPolicy, next_wait
+
+sigstore_http.install()  # before any sigstore session or TUF updater exists: all of their HTTP is guarded
 
 TRUST_CONFIG_ENV = "PUBLISHER_SIGSTORE_TRUST_CONFIG"
 MAX_TRUST_CONFIG = 1024 * 1024
@@ -98,11 +102,16 @@ def load_trust(environ: Mapping[str, str]) -> Trust:
     raw_path = environ.get(TRUST_CONFIG_ENV, "").strip()
     if not raw_path:
         try:
-            return Trust(ClientTrustConfig.production(), *PRODUCTION)
-        except Exception as exc:
+            with sigstore_http.bounded(deadline_from(environ)):
+                return Trust(ClientTrustConfig.production(), *PRODUCTION)
+        except PublishError:  # a cancellation
+            raise
+        except Exception as exc:  # TUF wraps whatever happened (a signal too) in its own errors
+            cancel.check()
             raise AttestationFailed(
-                f"Could not load Sigstore's production trust root (TUF): {safe.inline(exc, 300)}",
-                hint="Check that the runner can reach tuf-repo-cdn.sigstore.dev, or set attestations to false.",
+                f"Could not load Sigstore's production trust root (TUF): {_causes(exc)}",
+                hint="Check that the runner can reach tuf-repo-cdn.sigstore.dev (through HTTPS_PROXY if it needs "
+                f"one; raise {DEADLINE_ENV} for a slow link), or set attestations to false.",
             ) from None
     path = Path(raw_path)
     try:
@@ -165,31 +174,17 @@ def _log_index(document: Mapping[str, Any]) -> int | None:
         return None
 
 
-def _bounded(call: Callable[[], T], deadline: float, what: str) -> T:
-    """Run a sigstore call in a worker thread and wait at most `deadline` seconds (sigstore sets no timeout)."""
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="sigstore", daemon=True)
-    worker.start()
-    end = time.monotonic() + deadline
-    while worker.is_alive():
-        worker.join(timeout=min(0.2, max(0.0, end - time.monotonic())))
-        cancel.check()
-        if worker.is_alive() and time.monotonic() >= end:
-            raise _Unanswered(f"{what} did not answer within {deadline:g} s (PUBLISHER_REQUEST_DEADLINE)")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
-
-
-class _Unanswered(Exception):
-    """A Sigstore service gave no answer in time: retried like a timeout."""
+def _causes(exc: BaseException) -> str:
+    """An exception and what caused it, outermost first (TUF and sigstore wrap the error that says what happened)."""
+    parts: list[str] = []
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        text = str(current) or type(current).__name__
+        if not parts or text not in parts[-1]:
+            parts.append(text)
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return safe.inline(": ".join(parts), 400)
 
 
 def _service_failure(exc: BaseException) -> tuple[str, bool]:
@@ -205,10 +200,11 @@ def _service_failure(exc: BaseException) -> tuple[str, bool]:
             words = body.get("message") if isinstance(body, dict) else None
         except (ValueError, RecursionError):
             words = None
-        said = safe.inline(words or response.text[:2000] or response.reason or "", 400)
+        # the whole (capped) body to safe.inline: secrets are redacted before anything is cut
+        said = safe.inline(words or response.text or response.reason or "", 400)
         status = response.status_code
         return f"{status} {safe.inline(response.reason or '', 100)}: {said}".strip(), status >= 500 or status == 429
-    if isinstance(exc, requests.ConnectionError | requests.Timeout | _Unanswered):
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return safe.inline(exc, 300), True
     return safe.inline(f"{type(exc).__name__}: {exc}", 300), False
 
@@ -219,10 +215,12 @@ def _with_retries(call: Callable[[], T], policy: RetryPolicy, deadline: float, w
     while True:
         attempt += 1
         try:
-            return _bounded(call, deadline, what)
-        except PublishError:  # a cancellation, from cancel.check()
+            with sigstore_http.bounded(deadline):
+                return call()
+        except PublishError:  # a cancellation
             raise
         except Exception as exc:  # sigstore's clients raise their own classes, or requests' directly
+            cancel.check()  # a signal that landed inside sigstore, wrapped in one of its errors
             reason, transient = _service_failure(exc)
             wait = next_wait(attempt, policy, time.monotonic() - started) if transient else None
             if wait is None:

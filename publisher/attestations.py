@@ -9,8 +9,11 @@ Here:
   before the first upload, kept in memory and sent in the upload form. Nothing is written to the packages directory.
 - On but not possible (other credentials, an index that takes none): a notice says why, and the upload goes on
   without. It never fails for that.
-- An existing `<dist>.publish.attestation` whose statement names this file's sha256 is sent as it is. A stale one
-  (another sha256) is replaced by a fresh one, with a warning, when signing; otherwise it stops the run (exit 2).
+- An existing `<dist>.publish.attestation` whose statement names this file's sha256 is sent as it is once it
+  verifies as an index would verify it (planted.py: signature, certificate chain to the trust root, subject name and
+  sha256, the job's trusted publisher where the job names one), whatever `attestations` and the credentials say;
+  one that does not stops the run (exit 2). A stale one (another sha256) is replaced by a fresh one, with a warning,
+  when signing; otherwise it stops the run (exit 2).
 
 Light on purpose: sigstore and pypi-attestations load (publisher.attest) only when there is something to sign.
 """
@@ -37,7 +40,7 @@ from publisher.settings import Settings
 from publisher.urls import hostname
 
 if TYPE_CHECKING:
-    from publisher.attest import Signed
+    from publisher.attest import Signed, Trust
 
 # Indexes known to take attestations; others say so through their Simple API (PEP 740 raised it to 1.3).
 ACCEPTING_HOSTS = frozenset({"upload.pypi.org", "test.pypi.org", "upload.test.pypi.org"})
@@ -127,12 +130,17 @@ def index_takes_attestations(target: Target, client: httpx.Client, read: ReadAut
     return parsed >= PROVENANCE_API
 
 
-def check_existing(settings: Settings, credentials: Credentials, dists: list[Dist], console: Console) -> None:
+def check_existing(
+    settings: Settings, credentials: Credentials, dists: list[Dist], environ: Mapping[str, str], console: Console
+) -> None:
     """For a dry run: a stale attestation fails as the real run would, unless one would be signed in its place
-    (nothing is signed in a dry run: a transparency-log entry is public and permanent)."""
-    stale = _stale(dists, {d.filename: file_digests(d.path).sha256 for d in dists if d.attestations})
+    (nothing is signed in a dry run: a transparency-log entry is public and permanent); a current one is verified
+    as the real run verifies it."""
+    digests = {d.filename: file_digests(d.path).sha256 for d in dists if d.attestations}
+    stale = _stale(dists, digests)
     if stale and not (settings.attestations and why_not(settings, credentials) is None):
         raise _stale_error(stale)
+    _verify_found([d for d in dists if d.attestations and d not in stale], digests, environ, console)
     for dist in stale:
         console.warning(
             f"{safe.exact(dist.filename)}.publish.attestation names another sha256 than the file: the real run "
@@ -187,6 +195,7 @@ def prepare(
         prepared.notice = f"No attestations were made: {reason}."
         console.notice(prepared.notice + " The files are uploaded without new ones.", title="Attestations")
     kept = {d.filename for d in dists if d.attestations and d not in stale}
+    trust = _verify_found([d for d in dists if d.filename in kept], digests, environ, console)
     prepared.attested.update(dict.fromkeys(kept))
     for dist in stale:
         console.warning(
@@ -198,7 +207,7 @@ def prepare(
     if not to_sign:
         return prepared
     digests.update({d.filename: file_digests(d.path).sha256 for d in to_sign if d.filename not in digests})
-    signed = _sign(to_sign, digests, settings, environ, console)
+    signed = _sign(to_sign, digests, settings, environ, console, trust)
     by_name = {s.filename: s for s in signed}
     prepared.dists = [
         replace(d, attestations=json.dumps([by_name[d.filename].document], separators=(",", ":")))
@@ -210,14 +219,31 @@ def prepare(
     return prepared
 
 
+def _verify_found(
+    found: list[Dist], digests: Mapping[str, str], environ: Mapping[str, str], console: Console
+) -> Trust | None:
+    """Attestations found beside the dists, verified before anything is sent (planted.py loads sigstore)."""
+    if not found:
+        return None
+    from publisher import planted
+
+    with console.group(f"Attestations: verifying {len(found)} found beside the files"):
+        return planted.verify_found(found, digests, environ, console)
+
+
 def _sign(
-    dists: list[Dist], digests: Mapping[str, str], settings: Settings, environ: Mapping[str, str], console: Console
+    dists: list[Dist],
+    digests: Mapping[str, str],
+    settings: Settings,
+    environ: Mapping[str, str],
+    console: Console,
+    trust: Trust | None,
 ) -> list[Signed]:
     from publisher import attest
     from publisher.bounds import deadline_from
     from publisher.retry import policy_from
 
-    trust = attest.load_trust(environ)
+    trust = trust or attest.load_trust(environ)
     token = sigstore_token(environ, console, settings)
     with console.group(f"Attestations: signing {len(dists)} file(s) with Sigstore ({trust.fulcio}, {trust.rekor})"):
         signed = attest.sign_all(

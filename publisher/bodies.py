@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from publisher import safe
 from publisher.bounds import ANSWER_CAP, size_text
 
 BODY_LIMIT = "publisher.body_limit"  # request extension: how many decoded bytes of the answer to read at most
@@ -151,7 +152,7 @@ class BoundedBody(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         state = self.state
         if self._encoding is None:
-            state.problem = f"sent with a Content-Encoding we did not ask for ({self._header[:100]!r})"
+            state.problem = f"sent with a Content-Encoding we did not ask for ({safe.inline(self._header, 100)})"
             return
         decoder = _Decoder(self._encoding)
         kept = 0

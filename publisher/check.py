@@ -10,6 +10,7 @@ import io
 
 from packaging.metadata import InvalidMetadata, Metadata
 
+from publisher import safe
 from publisher.dists import Dist
 from publisher.errors import DistError
 
@@ -33,7 +34,7 @@ def _rst_problem(dist: Dist) -> str | None:
 
     warnings = io.StringIO()
     if render(description, stream=warnings) is None:
-        detail = " ".join(warnings.getvalue().split())[:300]
+        detail = safe.inline(" ".join(warnings.getvalue().split()), 300)  # the description's own text: redact, then cut
         return f"the long description (reStructuredText) does not render: {detail or 'unknown error'}"
     return None
 

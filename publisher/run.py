@@ -95,7 +95,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     if settings.dry_run:  # what the real run would do with each file, from the check URL (predict.py)
         from publisher.predict import predict
 
-        attestations.check_existing(settings, credentials, dists, router)
+        attestations.check_existing(settings, credentials, dists, environ, router)
         predict(settings, target, credentials, dists, environ, router, report)
         return
 

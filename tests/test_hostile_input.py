@@ -108,16 +108,17 @@ def test_attestation_symlink_out_of_the_packages_directory_is_refused(
 
 
 def test_attestation_symlink_inside_the_packages_directory_is_read(ws: Path, tripwire: Tripwire) -> None:
-    import base64
     import hashlib
     import json
 
+    from tests.fakes.sigstore_stack import SigstoreStack
+
     digest = hashlib.sha256((ws / "dist" / WHEEL).read_bytes()).hexdigest()
-    statement = {"subject": [{"name": WHEEL, "digest": {"sha256": digest}}]}  # current: names the wheel's sha256
-    envelope = {"statement": base64.b64encode(json.dumps(statement).encode()).decode(), "signature": "c2ln"}
-    (ws / "dist" / "kept.json").write_text(json.dumps({**ATTESTATION, "envelope": envelope}))
-    _attest(ws).symlink_to(ws / "dist" / "kept.json")
-    run = _run(ws, **{"dry-run": "true", "retries": "0"})
+    with SigstoreStack() as stack:  # current and valid: it is verified before it is sent (publisher/planted.py)
+        (ws / "dist" / "kept.json").write_text(json.dumps(stack.attestation(WHEEL, digest)))
+        _attest(ws).symlink_to(ws / "dist" / "kept.json")
+        trust = {"PUBLISHER_SIGSTORE_TRUST_CONFIG": str(stack.trust_config_path)}
+        run = run_action(ws, {"index": INDEX, "dry-run": "true", "retries": "0"}, env={**CREDS, **NO_OIDC, **trust})
     assert run.returncode == 0, run.output
     assert tripwire.requests == ["GET /simple/demo-pkg/ HTTP/1.1"]  # the dry run's look at the check URL, no upload
 

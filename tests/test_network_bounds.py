@@ -367,3 +367,20 @@ def test_https_through_an_https_proxy_is_tls_in_tls_within_the_deadline(
     finally:
         target.shutdown()
         target.server_close()
+
+
+def test_an_odd_content_encoding_is_quoted_redacted_then_cut() -> None:
+    """The header is the server's own text: a secret in it is redacted before the cut, controls are escaped."""
+    from publisher import safe
+    from publisher.bodies import BodyState, BoundedBody
+
+    secret = "tok-" + "s" * 40
+    safe.register_secret(secret)
+    try:
+        state = BodyState(1024)
+        assert list(BoundedBody([b"x"], "br" + "," * 80 + secret + "\x1b[2J", state)) == []
+    finally:
+        safe.forget_secrets()
+    assert state.problem is not None
+    assert "tok-sss" not in state.problem
+    assert "\x1b" not in state.problem

@@ -6,7 +6,6 @@ parsed with the standard library's email parser (an implementation independent o
 
 from __future__ import annotations
 
-import base64
 import email.parser
 import email.policy
 import hashlib
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import FakeServer, Request, Response
+from tests.fakes.sigstore_stack import SigstoreStack
 from tests.support.builders import Dists
 from tests.support.runner import run_cli
 
@@ -87,10 +87,12 @@ def _copy_dists(built_dists: list[Path], directory: Path) -> list[Path]:
     return [Path(shutil.copy(d, directory / d.name)) for d in built_dists]
 
 
-def _ours(recorder: Recorder, files: list[Path], cwd: Path) -> tuple[dict[str, Upload], str]:
+def _ours(
+    recorder: Recorder, files: list[Path], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[dict[str, Upload], str]:
     """Upload with our CLI; the uploads received by file name, and what the CLI printed."""
     args = ["--publish-url", f"{recorder.url}/", "-u", "user", "-p", "secret", "--trusted-publishing", "never"]
-    result = run_cli([*args, "--parallel", "1", *map(str, files)], cwd=cwd, env={})
+    result = run_cli([*args, "--parallel", "1", *map(str, files)], cwd=cwd, env=env or {})
     assert result.returncode == 0, result.stdout + result.stderr
     return {u.content_filename or "?": u for u in recorder.uploads()}, result.stdout + result.stderr
 
@@ -158,20 +160,11 @@ def test_body_is_streamed_with_content_length(recorder: Recorder, built_dists: l
 def test_attestations_sent_as_json_array(recorder: Recorder, built_dists: list[Path], tmp_path: Path) -> None:
     files = _copy_dists(built_dists, tmp_path / "dist")
     wheel = next(f for f in files if f.name.endswith(".whl"))
-    statement = {
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": wheel.name, "digest": {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}}],
-        "predicateType": "https://docs.pypi.org/attestations/publish/v1",
-        "predicate": None,
-    }
-    attestation = {
-        "version": 1,
-        "verification_material": {"certificate": "MIIB", "transparency_entries": [{"logIndex": "7"}]},
-        "envelope": {"statement": base64.b64encode(json.dumps(statement).encode()).decode(), "signature": "c2ln"},
-    }
-    (wheel.parent / f"{wheel.name}.publish.attestation").write_text(json.dumps(attestation))
+    with SigstoreStack() as stack:  # a found attestation is sent only once it verifies (publisher/planted.py)
+        attestation = stack.attestation(wheel.name, hashlib.sha256(wheel.read_bytes()).hexdigest())
+        (wheel.parent / f"{wheel.name}.publish.attestation").write_text(json.dumps(attestation))
+        ours, _ = _ours(recorder, files, tmp_path, {"PUBLISHER_SIGSTORE_TRUST_CONFIG": str(stack.trust_config_path)})
 
-    ours, _ = _ours(recorder, files, tmp_path)
     sent = ours[wheel.name].fields["attestations"]
     assert len(sent) == 1
     assert json.loads(sent[0]) == [attestation]

@@ -270,3 +270,23 @@ def test_every_problem_is_listed_at_once(pypiserver: Any, workspace: Path, built
     assert run.returncode == 2, text
     assert "'httpx >>= 0.27' is invalid for 'requires-dist'" in text
     assert "does not render" in text
+
+
+def test_the_renderers_words_are_redacted_then_escaped_then_cut() -> None:
+    """The renderer quotes the description (outside text): a secret in it straddling the cut is redacted whole."""
+    from types import SimpleNamespace
+
+    from publisher import safe
+    from publisher.check import _rst_problem
+
+    secret = "tok-" + "s" * 40
+    safe.register_secret(secret)
+    try:
+        description = ".. not-a-directive:: " + "y" * 180 + secret + "\x1b[2J"
+        dist = SimpleNamespace(metadata={"description": description, "description_content_type": "text/x-rst"})
+        problem = _rst_problem(dist)  # type: ignore[arg-type]
+    finally:
+        safe.forget_secrets()
+    assert problem is not None
+    assert "Unknown directive type" in problem
+    assert "tok-sss" not in problem

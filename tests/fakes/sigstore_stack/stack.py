@@ -147,6 +147,16 @@ class SigstoreStack:
             (target / "signing_config.v0.2.json").write_text(json.dumps(config["signingConfig"]))
         return cache_home
 
+    def attestation(self, name: str, sha256: str) -> dict[str, Any]:
+        """A PEP 740 attestation of the file `name` with `sha256`, signed and logged by this stack for the identity of
+        `identity_token()`: what an earlier publish step would have left beside a dist."""
+        from pypi_attestations import Attestation, Distribution
+        from sigstore.oidc import IdentityToken
+
+        with self.signing_context().signer(IdentityToken(self.identity_token())) as signer:
+            attestation = Attestation.sign(signer, Distribution(name=name, digest=sha256))
+        return json.loads(attestation.model_dump_json())  # type: ignore[no-any-return]
+
     # -- identities ---------------------------------------------------------------------------------------------
     def identity_token(self, **claims: Any) -> str:
         """A token from the stack's fake GitHub for audience `sigstore`; `claims` override (None removes) claims."""

@@ -151,7 +151,14 @@ RULES: tuple[Rule, ...] = (
         tests=(
             "tests/test_credentials.py::test_keyring_subprocess_with_known_username",
             "tests/test_publish.py::test_keyring_source",
+            "tests/test_native_action.py::test_keyring_command_of_the_runner_comes_before_the_actions_own",
         ),
+    ),
+    Rule(
+        "POSIX-only test code: a PATH of a symlinked bash and #! scripts standing in for python3 (the native action's "
+        "check itself is bash builtins, the same on Git Bash)",
+        ONLY_WINDOWS,
+        tests=("tests/test_native_action.py::test_without_python_311_the_error_names_actions_setup_python",),
     ),
     # -- expectations written with `/`: the messages show Windows paths (dist\x.whl), rightly -------------------------
     Rule(

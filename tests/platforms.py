@@ -158,7 +158,11 @@ RULES: tuple[Rule, ...] = (
         "POSIX-only test code: a PATH of a symlinked bash and #! scripts standing in for python3 (the native action's "
         "check itself is bash builtins, the same on Git Bash)",
         ONLY_WINDOWS,
-        tests=("tests/test_native_action.py::test_without_python_311_the_error_names_actions_setup_python",),
+        tests=(
+            "tests/test_native_action.py::test_without_python_311_the_error_names_actions_setup_python",
+            "tests/test_troubleshooting.py::test_readme_entry_matches_the_printed_message[The native publish-dists*]",
+            "tests/test_troubleshooting.py::test_readme_entry_matches_the_printed_message[has no working venv module]",
+        ),
     ),
     # -- expectations written with `/`: the messages show Windows paths (dist\x.whl), rightly -------------------------
     Rule(

@@ -25,12 +25,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from tests.fakes.github_oidc import FakeGitHubOIDC
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
 from tests.support.builders import build_sdist, build_wheel
-from tests.support.composite import Job, load_action
+from tests.support.composite import Job, load_action, stand_in_path
 from tests.support.runner import ActionRun, run_action
 from tests.support.servers import PypiServer
 
@@ -79,9 +78,9 @@ def test_every_input_reaches_the_entrypoint_as_the_containers_variable_and_no_sc
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The lock's wheels for this platform, downloaded once (pip's HTTP cache makes it quick), checked by hash."""
     target = tmp_path_factory.mktemp("wheelhouse")
+    options = ["--disable-pip-version-check", "--quiet", "--require-hashes", "--no-deps", "--only-binary=:all:"]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--require-hashes"]
-        + ["--no-deps", "--only-binary=:all:", "-r", str(ROOT / "requirements.lock"), "-d", str(target)],
+        [sys.executable, "-m", "pip", "download", *options, "-r", str(ROOT / "requirements.lock"), "-d", str(target)],
         env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
         check=True,
         capture_output=True,
@@ -288,18 +287,6 @@ def test_trusted_publishing_without_id_token_permission_matches_the_container(
 # --- the install step -----------------------------------------------------------------------------------------
 
 
-def _path_with(tmp_path: Path, **programs: str) -> str:
-    """A PATH holding bash and the given shell scripts only (as `name`): a runner without a usable Python."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    bash = Path(subprocess.run(["bash", "-c", "command -v bash"], capture_output=True, text=True).stdout.strip())
-    (bindir / "bash").symlink_to(bash)
-    for name, body in programs.items():
-        (bindir / name).write_text(f"#!{bash}\n{body}\n", encoding="utf-8")
-        (bindir / name).chmod(0o755)
-    return str(bindir)
-
-
 @pytest.mark.parametrize(
     ("programs", "found"),
     [
@@ -316,7 +303,7 @@ def test_without_python_311_the_error_names_actions_setup_python(
 ) -> None:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    env = {**offline_pip(wheelhouse), "PATH": _path_with(tmp_path, **programs)}
+    env = {**offline_pip(wheelhouse), "PATH": stand_in_path(tmp_path / "bin", **programs)}
     job = Job(workspace=workspace, temp=tmp_path / "temp", home=tmp_path / "home", env=env)
     run = job.run(NATIVE, {"index": "private-repo"})
     assert run.returncode == 2, run.output

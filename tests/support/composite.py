@@ -50,7 +50,7 @@ def load_action(action_dir: Path) -> dict[str, object]:
 
 def bash() -> str:
     """The runner's `bash`: Git Bash on Windows (not WSL's System32\\bash.exe), else bash on PATH."""
-    git_bash = Path(os.environ.get("ProgramFiles", r"C:\Program Files"), "Git", "bin", "bash.exe")
+    git_bash = Path(os.environ.get("PROGRAMFILES", r"C:\Program Files"), "Git", "bin", "bash.exe")
     if os.name == "nt" and git_bash.is_file():
         return str(git_bash)
     found = shutil.which("bash")
@@ -183,3 +183,15 @@ class _Composite:
             summary="".join(summary),
             env=job_env,
         )
+
+
+def stand_in_path(directory: Path, **programs: str) -> str:
+    """A PATH holding only bash and the given bash scripts (`name=body`): a runner without (a usable) Python. POSIX
+    only: a symlink and #! scripts."""
+    directory.mkdir(parents=True)
+    shell = Path(bash()).resolve()
+    (directory / "bash").symlink_to(shell)
+    for name, body in programs.items():
+        (directory / name).write_text(f"#!{shell}\n{body}\n", encoding="utf-8")
+        (directory / name).chmod(0o755)
+    return str(directory)

@@ -164,6 +164,12 @@ RULES: tuple[Rule, ...] = (
             "tests/test_troubleshooting.py::test_readme_entry_matches_the_printed_message[has no working venv module]",
         ),
     ),
+    Rule(
+        "POSIX only: Git Bash's `exec` of a Windows program keeps a bash process waiting for it, so Python's parent is "
+        "that bash; Windows delivers Ctrl+C / Ctrl+Break to the console's whole process group, Python included",
+        ONLY_WINDOWS,
+        tests=("tests/test_native_action.py::test_the_publish_step_execs_python_so_the_runners_signals_reach_it",),
+    ),
     # -- expectations written with `/`: the messages show Windows paths (dist\x.whl), rightly -------------------------
     Rule(
         "test expectation written with `/`: on Windows the message shows the path with `\\` (dist\\x.whl), as it "

@@ -314,27 +314,21 @@ def test_without_python_311_the_error_names_actions_setup_python(
 
 
 def test_a_changed_lock_makes_the_venv_again(tmp_path: Path, wheelhouse: Path) -> None:
-    """The reused venv is the one made from these exact lock bytes and this interpreter; a stale one is made again.
-    A copy of the action whose lock names one wheel keeps this quick: only the install step matters here."""
-    action = tmp_path / "action"
-    shutil.copytree(NATIVE, action / "native")
-    wheel = next(wheelhouse.glob("packaging-*.whl"))
-    version = wheel.name.split("-")[1]
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    lock = action / "requirements.lock"
-    lock.write_text(f"packaging=={version} \\\n    --hash=sha256:{digest}\n", encoding="utf-8")
+    """The reused venv is the one made from these exact lock bytes and this interpreter; a stale one is made again."""
+    action = _mini_action(tmp_path, wheelhouse)
+    lock = action.parent / "requirements.lock"
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     job = Job(workspace=workspace, temp=tmp_path / "temp", home=tmp_path / "home", env=offline_pip(wheelhouse))
     stamp = job.temp / "publish-dists-native" / "publish-dists.stamp"
 
-    first = job.run(action / "native", {})
+    first = job.run(action, {})
     assert "Install publish-dists's pinned dependencies" in first.stdout, first.output
     assert stamp.read_text(encoding="utf-8").startswith(hashlib.sha256(lock.read_bytes()).hexdigest())
-    assert "Reusing" in job.run(action / "native", {}).stdout
+    assert "Reusing" in job.run(action, {}).stdout
 
     lock.write_text(lock.read_text(encoding="utf-8") + "# changed\n", encoding="utf-8")
-    third = job.run(action / "native", {})
+    third = job.run(action, {})
     assert "Install publish-dists's pinned dependencies" in third.stdout
     assert "Reusing" not in third.stdout
 
@@ -353,3 +347,51 @@ def test_a_lock_hash_that_does_not_match_stops_the_install(tmp_path: Path, wheel
     assert run.returncode != 0
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in run.output
     assert not (job.temp / "publish-dists-native" / "publish-dists.stamp").exists()
+
+
+def _mini_action(tmp_path: Path, wheelhouse: Path, run_py: str | None = None) -> Path:
+    """A copy of native/ beside a lock naming one wheel (and optionally another run.py): the install step for real,
+    in a second instead of a minute."""
+    action = tmp_path / "action"
+    shutil.copytree(NATIVE, action / "native")
+    wheel = next(wheelhouse.glob("packaging-*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (action / "requirements.lock").write_text(
+        f"packaging=={wheel.name.split('-')[1]} \\\n    --hash=sha256:{digest}\n", encoding="utf-8"
+    )
+    if run_py is not None:
+        (action / "native" / "run.py").write_text(run_py, encoding="utf-8")
+    return action / "native"
+
+
+def test_the_publish_step_execs_python_so_the_runners_signals_reach_it(tmp_path: Path, wheelhouse: Path) -> None:
+    """The runner signals the step's process (SIGINT, SIGTERM; Ctrl+C, Ctrl+Break on Windows): `exec` makes that
+    process Python itself, whose handlers (publisher/cancel.py) stop the uploads in order. Here the step's Python
+    reports its parent: the harness, not a bash in between. It also reports the interpreter flags the step uses."""
+    report = (
+        "import os, sys\n"
+        "with open(os.environ['GITHUB_OUTPUT'], 'a', encoding='utf-8') as out:\n"
+        "    out.write(f'published={os.getppid()}\\n')\n"
+        "    out.write(f'skipped={sys.flags.isolated},{sys.flags.utf8_mode},{sys.stdout.encoding}\\n')\n"
+    )
+    action = _mini_action(tmp_path, wheelhouse, report)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    job = Job(workspace=workspace, temp=tmp_path / "temp", home=tmp_path / "home", env=offline_pip(wheelhouse))
+    run = job.run(action, {})
+    assert run.returncode == 0, run.output
+    assert run.outputs["published"] == str(os.getpid())
+    assert run.outputs["skipped"] == "1,1,utf-8"
+
+
+def test_the_lock_is_universal() -> None:
+    """One lock for Linux, macOS and Windows on Python 3.11+: platform-specific requirements carry markers rather
+    than being resolved for this machine alone (keyring's Windows backend needs pywin32-ctypes, its Linux one
+    SecretStorage and jeepney), and scripts/lock.sh resolves with --universal from 3.11 with hashes."""
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    assert re.search(r"^pywin32-ctypes==\S+ ; sys_platform == 'win32'", lock, re.M)
+    assert re.search(r"^secretstorage==\S+ ; sys_platform == 'linux'", lock, re.M)
+    assert re.search(r"^backports-tarfile==\S+ ; python_full_version < '3.12'", lock, re.M)
+    script = (ROOT / "scripts" / "lock.sh").read_text(encoding="utf-8")
+    for option in ("--universal", "--python-version 3.11", "--generate-hashes"):
+        assert option in script

@@ -26,6 +26,7 @@ for candidate in python3 python; do
     command -v "$candidate" >/dev/null 2>&1 || continue
     # The Windows Store stub and any other non-Python named python answer nothing useful: skip them.
     version="$("$candidate" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" || continue
+    version="${version%$'\r'}"  # a Windows Python ends its lines with CR LF
     found="${found:+$found, }$candidate $version"
     if "$candidate" -I -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
         python="$candidate"
@@ -47,6 +48,7 @@ fi
 
 # What the venv was made from: the lock's bytes and the interpreter. Anything else -> make it again.
 stamp="$("$python" -I -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest(), sys.version.split()[0], sys.executable)' "$lock")"
+stamp="${stamp%$'\r'}"
 if [[ -x "$venv/Scripts/python.exe" ]]; then venv_python="$venv/Scripts/python.exe"; else venv_python="$venv/bin/python"; fi
 if [[ -x "$venv_python" && -f "$venv/publish-dists.stamp" && "$(<"$venv/publish-dists.stamp")" == "$stamp" ]]; then
     echo "Reusing the publish-dists environment made earlier in this job ($python $version)."

@@ -395,3 +395,23 @@ def test_the_lock_is_universal() -> None:
     script = (ROOT / "scripts" / "lock.sh").read_text(encoding="utf-8")
     for option in ("--universal", "--python-version 3.11", "--generate-hashes"):
         assert option in script
+
+
+def test_a_python_without_pip_installs_with_the_venvs_own_pip(tmp_path: Path, wheelhouse: Path) -> None:
+    """A runner Python that has venv but no pip (a Debian python3 with python3-venv only): the venv gets its bundled
+    pip (ensurepip) and that installs the lock."""
+    bare = tmp_path / "bare-python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    bindir = bare / ("Scripts" if os.name == "nt" else "bin")
+    action = _mini_action(tmp_path, wheelhouse)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    path = os.pathsep.join([str(bindir), os.environ.get("PATH", "")])
+    job = Job(workspace=workspace, temp=tmp_path / "temp", home=tmp_path / "home", env=offline_pip(wheelhouse))
+    job.env["PATH"] = path
+    run = job.run(action, {})
+    assert "Install publish-dists's pinned dependencies" in run.stdout, run.output
+    venv = job.temp / "publish-dists-native"
+    assert (venv / "publish-dists.stamp").is_file(), run.output
+    assert list(venv.glob("lib*/python*/site-packages/pip")) or list(venv.glob("Lib/site-packages/pip"))
+    assert list(venv.glob("lib*/python*/site-packages/packaging")) or list(venv.glob("Lib/site-packages/packaging"))

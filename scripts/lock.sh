@@ -3,7 +3,8 @@
 #
 # Why these flags: the image is built for linux/amd64 and linux/arm64 on CPython 3.11+ (the debootstrap base
 # has 3.11, the default python:3.12-slim base 3.12), so the lock is universal from 3.11 up, with environment
-# markers, and lists the hashes of every wheel of each pinned version. Local find-links and file:// indexes
+# markers, and lists the hashes of every wheel of each pinned version. The native action (native/setup.sh) installs
+# the same file on macOS and Windows runners, which the platform markers (pywin32-ctypes, secretstorage) serve. Local find-links and file:// indexes
 # from the machine's pip/uv configuration are ignored so the lock only ever names PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -151,7 +151,24 @@ RULES: tuple[Rule, ...] = (
         tests=(
             "tests/test_credentials.py::test_keyring_subprocess_with_known_username",
             "tests/test_publish.py::test_keyring_source",
+            "tests/test_native_action.py::test_keyring_command_of_the_runner_comes_before_the_actions_own",
         ),
+    ),
+    Rule(
+        "POSIX-only test code: a PATH of a symlinked bash and #! scripts standing in for python3 (the native action's "
+        "check itself is bash builtins, the same on Git Bash)",
+        ONLY_WINDOWS,
+        tests=(
+            "tests/test_native_action.py::test_without_python_311_the_error_names_actions_setup_python",
+            "tests/test_troubleshooting.py::test_readme_entry_matches_the_printed_message[The native publish-dists*]",
+            "tests/test_troubleshooting.py::test_readme_entry_matches_the_printed_message[has no working venv module]",
+        ),
+    ),
+    Rule(
+        "POSIX only: Git Bash's `exec` of a Windows program keeps a bash process waiting for it, so Python's parent is "
+        "that bash; Windows delivers Ctrl+C / Ctrl+Break to the console's whole process group, Python included",
+        ONLY_WINDOWS,
+        tests=("tests/test_native_action.py::test_the_publish_step_execs_python_so_the_runners_signals_reach_it",),
     ),
     # -- expectations written with `/`: the messages show Windows paths (dist\x.whl), rightly -------------------------
     Rule(

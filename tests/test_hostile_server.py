@@ -241,7 +241,7 @@ def test_an_expiry_that_is_not_a_time_is_ignored(expires: str) -> None:
     answer = f'{{"success": true, "token": "pypi-minted-0123456789", "expires": {expires}}}'
     with FakeGitHubOIDC() as github, OddMinter(github.public_key, 200, answer) as index, within(seconds=3, mib=32):
         token, expiry = _mint(index.url, github.env)
-    assert (token, expiry) == ("pypi-minted-0123456789", None)  # the default lifetime applies, so the token is renewed in time
+    assert (token, expiry) == ("pypi-minted-0123456789", None)  # the default lifetime applies: renewed in time
 
 
 # -- end to end: the command line and the action against a hostile registry ----------------------------------------

@@ -244,7 +244,7 @@ def _sign(
     from publisher.retry import policy_from
 
     trust = trust or attest.load_trust(environ)
-    token = sigstore_token(environ, console, settings)
+    token = sigstore_token(environ, console, settings, trust.fulcio)
     with console.group(f"Attestations: signing {len(dists)} file(s) with Sigstore ({trust.fulcio}, {trust.rekor})"):
         signed = attest.sign_all(
             [(d.path, digests[d.filename]) for d in dists],
@@ -261,10 +261,12 @@ def _sign(
     return signed
 
 
-def sigstore_token(environ: Mapping[str, str], console: Console, settings: Settings) -> str:
+def sigstore_token(environ: Mapping[str, str], console: Console, settings: Settings, fulcio: str) -> str:
     """An OIDC token with the audience `sigstore` from the CI this runs in (GitHub's token service, or GitLab CI's
-    SIGSTORE_ID_TOKEN), masked before it is returned, with identity.py's diagnostics."""
+    SIGSTORE_ID_TOKEN), masked before it is returned, with identity.py's diagnostics. The one request for that
+    audience (audiences.for_sigstore): the token goes to Fulcio only, never to an index."""
     from publisher import identity
+    from publisher.audiences import for_sigstore
     from publisher.exchange import Purpose
 
     purpose = Purpose(
@@ -275,4 +277,4 @@ def sigstore_token(environ: Mapping[str, str], console: Console, settings: Setti
         instead="set attestations to false.",
         error=AttestationError,
     )
-    return identity.id_token(AUDIENCE, environ, console, settings=settings, purpose=purpose).value
+    return identity.id_token(AUDIENCE, for_sigstore(fulcio), environ, console, settings=settings, purpose=purpose).value

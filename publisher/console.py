@@ -34,10 +34,11 @@ class Console(Protocol):
 
 def _mask_forms(secret: str | None) -> list[str]:
     """The value and its trimmed form (a secret pasted with a trailing newline is sent trimmed), registered with
-    `safe` so that outside text quoting them is redacted."""
-    if secret is None:
+    `safe` so that outside text quoting them is redacted: the forms to mask. None shorter than
+    safe.MIN_SECRET_LENGTH: masking a few letters would make the whole log unreadable (see safe.py)."""
+    if secret is None or len(secret.strip()) < safe.MIN_SECRET_LENGTH:
         return []
-    forms = [value for value in dict.fromkeys((secret, secret.strip())) if value]
+    forms = list(dict.fromkeys((secret, secret.strip())))
     for value in forms:
         safe.register_secret(value)
     return forms

@@ -85,6 +85,19 @@ def field_of(value: object, key: str) -> str | None:
     return member if isinstance(member, str) else None
 
 
+# A token shorter than this in an exchange's answer is not a token: PyPI's are hundreds of characters, JFrog's access
+# tokens are JWTs (reference tokens: 64), ID tokens are JWTs. Refused as a malformed answer, so a hostile answer cannot
+# have a few common letters masked (safe.MIN_SECRET_LENGTH) and sent as a credential.
+MIN_TOKEN_LENGTH = 16
+NO_TOKEN = f"no token of at least {MIN_TOKEN_LENGTH} characters in the answer"
+
+
+def token_field(value: object, key: str) -> str | None:
+    """:func:`field_of` for a token: None unless it is at least MIN_TOKEN_LENGTH characters long."""
+    token = field_of(value, key)
+    return token if token is not None and len(token) >= MIN_TOKEN_LENGTH else None
+
+
 def status_of(response: httpx.Response) -> str:
     """`500 Internal Server Error`: the reason phrase is the server's own text (safe.inline)."""
     return f"{response.status_code} {safe.inline(response.reason_phrase, 100)}".strip()

@@ -2,7 +2,8 @@
 
 Exchanges (trusted_publishing.py, jfrog.py; exchange.py holds what they share) ask here for an OpenID Connect ID
 token with the audience their registry wants, and a later one (Sigstore signing: audience `sigstore`) can too, through
-:func:`id_token`. Two sources, tried in this order, as pypa's `id` library and uv try them:
+:func:`id_token`, each naming where the token will go: audiences.py decides first whether that audience may be
+requested (or read) for that destination. Two sources, tried in this order, as pypa's `id` library and uv try them:
 
 - **GitHub Actions**: `GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=<aud>` with `Authorization: bearer
   $ACTIONS_ID_TOKEN_REQUEST_TOKEN` -> `{"value": <JWT>}`. GitHub sets both variables only for jobs with
@@ -35,10 +36,11 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from publisher import safe
+from publisher.audiences import Destination, check, check_claim, gitlab_variable
 from publisher.bodies import json_value
 from publisher.console import Console
 from publisher.errors import ConfigError, TokenExchangeError
-from publisher.exchange import Exchange, Purpose, body_detail, field_of, open_client, status_of
+from publisher.exchange import Exchange, Purpose, body_detail, decode_claims, open_client, status_of, token_field
 from publisher.retry import policy_from
 from publisher.settings import Settings
 from publisher.urls import Resolver, display, is_loopback, origin, scheme
@@ -69,7 +71,6 @@ GITHUB_CLAIMS = (
 )
 GITLAB_CLAIMS = ("sub", "project_path", "namespace_path", "ci_config_ref_uri", "ref_path", "environment")
 
-_GITLAB_NAME = re.compile(r"[^A-Z0-9_]|^[^A-Z_]")  # `id`'s rule for the variable name: see the module docstring
 _GITLAB_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*_ID_TOKEN")
 
 # Events that run with a fork's restricted permissions (no secrets, no ID token) when the pull request comes from a
@@ -109,11 +110,6 @@ def source(environ: Mapping[str, str]) -> Source | None:
     if in_gitlab_ci(environ):
         return "gitlab"
     return None
-
-
-def gitlab_variable(audience: str) -> str:
-    """The variable GitLab CI puts the ID token for `audience` in (`pypi` -> `PYPI_ID_TOKEN`), as `id` names it."""
-    return _GITLAB_NAME.sub("_", audience.upper()) + "_ID_TOKEN"
 
 
 def gitlab_has_id_tokens(environ: Mapping[str, str]) -> bool:
@@ -158,7 +154,7 @@ Publish from a trigger that runs in your own repository: a tag push (`on: push: 
 the publish step for them (`if: github.event_name != 'pull_request'`)."""
 
 _GITLAB_MISSING = """\
-This GitLab CI job has no {variable} variable, so no OpenID Connect (OIDC) token with the audience `{audience}` for \
+This GitLab CI job has no {variable} variable, so no OpenID Connect (OIDC) token with the audience {audience} for \
 {activity}: GitLab gives a job ID tokens only for the audiences its `id_tokens:` lists."""
 
 _GITLAB_NO_AUDIENCE = """\
@@ -248,13 +244,14 @@ def gitlab_missing(purpose: Purpose, audience: str | None, setting: str = "") ->
     `id_tokens:` YAML to add."""
     shown = audience or "AUDIENCE"
     hint = _GITLAB_HINT.format(
-        variable=gitlab_variable(shown), audience=shown, then=purpose.then, url=GITLAB_ID_TOKENS_URL
+        variable=gitlab_variable(shown), audience=safe.inline(shown, 200), then=purpose.then, url=GITLAB_ID_TOKENS_URL
     )
     if audience is None:
         return purpose.error(
             _GITLAB_NO_AUDIENCE.format(activity=purpose.activity, setting=setting), hint=hint, exit_code=2
         )
-    message = _GITLAB_MISSING.format(activity=purpose.activity, audience=audience, variable=gitlab_variable(audience))
+    variable = gitlab_variable(audience)
+    message = _GITLAB_MISSING.format(activity=purpose.activity, audience=safe.code(audience, 200), variable=variable)
     return purpose.error(message, hint=hint, exit_code=2)
 
 
@@ -306,11 +303,19 @@ def _display(url: str) -> str:
 
 
 def fetch(
-    exchange: Exchange, environ: Mapping[str, str], audience: str | None, *, audience_setting: str = ""
+    exchange: Exchange,
+    environ: Mapping[str, str],
+    audience: str | None,
+    destination: Destination,
+    *,
+    audience_setting: str = "",
 ) -> IdToken:
-    """An ID token for `audience` (None: GitHub's default audience) from this job's source, masked before this
-    returns. Failures are reported through `exchange` (GitHub's refusals) or raised as configuration errors (no
-    token can exist: exit 2). `audience_setting` names the setting that gives the audience, for GitLab's message."""
+    """An ID token for `audience` (None: GitHub's default audience) from this job's source, to be sent to
+    `destination` only, masked before this returns. An audience audiences.py refuses for that destination is
+    reported (exit 1) before any token is requested or read. Other failures are reported through `exchange`
+    (GitHub's refusals) or raised as configuration errors (no token can exist: exit 2). `audience_setting` names the
+    setting that gives the audience, for the messages."""
+    check(exchange, audience, destination, setting=audience_setting)
     found = prepare(environ, exchange.purpose, exchange.console)
     if found == "gitlab":
         return _from_gitlab(exchange, environ, audience, audience_setting)
@@ -326,6 +331,7 @@ def _from_gitlab(exchange: Exchange, environ: Mapping[str, str], audience: str |
     exchange.console.mask(value)
     if not value:
         raise gitlab_missing(exchange.purpose, audience)
+    check_claim(exchange, variable, audience, decode_claims(value).get("aud"))
     exchange.console.debug(f"Read the OIDC token for audience {safe.code(audience, 100)} from {variable}.")
     return IdToken(value, "gitlab")
 
@@ -341,7 +347,7 @@ def _from_github(exchange: Exchange, environ: Mapping[str, str], audience: str |
         shown_url=_display(request_url),
         headers={"Authorization": f"bearer {request_token}"},
     )
-    value = field_of(json_value(response), "value") if response.status_code == 200 else None
+    value = token_field(json_value(response), "value") if response.status_code == 200 else None
     if value:
         exchange.console.mask(value)
         return IdToken(value, "github")
@@ -358,12 +364,19 @@ Check that the runner can reach GitHub's token service (proxy, firewall, DNS), t
 
 
 def id_token(
-    audience: str, environ: Mapping[str, str], console: Console, *, settings: Settings, purpose: Purpose
+    audience: str,
+    destination: Destination,
+    environ: Mapping[str, str],
+    console: Console,
+    *,
+    settings: Settings,
+    purpose: Purpose,
 ) -> IdToken:
     """An ID token for `audience` from whichever CI system this runs in, with this module's diagnostics: for a
-    caller that needs the token itself (Sigstore signing asks for `sigstore`; in GitLab CI it is SIGSTORE_ID_TOKEN).
-    Raises `purpose.error`: exit 2 when no token can exist here, 1 when the token service failed."""
+    caller that needs the token itself (Sigstore signing asks for `sigstore`, for audiences.for_sigstore; in GitLab
+    CI it is SIGSTORE_ID_TOKEN). Raises `purpose.error`: exit 2 when no token can exist here, 1 when the audience is
+    refused for `destination` or the token service failed."""
     prepare(environ, purpose, console)
     with open_client(environ, native_tls=settings.native_tls) as client:
         exchange = Exchange(client, console, policy_from(settings.retries, environ), purpose, _UNREACHABLE_HINT)
-        return fetch(exchange, environ, audience)
+        return fetch(exchange, environ, audience, destination)

@@ -41,11 +41,13 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from publisher import identity, safe
+from publisher.audiences import Destination
 from publisher.bodies import json_value
 from publisher.console import Console
 from publisher.credentials import Credentials, mask_wire_forms
 from publisher.errors import ConfigError, JFrogOidcError
 from publisher.exchange import (
+    NO_TOKEN,
     Exchange,
     Purpose,
     body_detail,
@@ -57,6 +59,7 @@ from publisher.exchange import (
     render_claims,
     section,
     status_of,
+    token_field,
     until,
 )
 from publisher.identity import IdToken
@@ -271,8 +274,11 @@ class JFrogExchange(Exchange):
         tokens: list[IdToken] = []
 
         def id_token() -> str:
-            audience_setting = self.settings.label("jfrog-oidc-audience")
-            tokens.append(identity.fetch(self, self.environ, self.config.audience, audience_setting=audience_setting))
+            setting = self.settings.label("jfrog-oidc-audience")
+            destination = Destination(origin(self.config.platform_url), "settings")
+            tokens.append(
+                identity.fetch(self, self.environ, self.config.audience, destination, audience_setting=setting)
+            )
             return tokens[-1].value
 
         response, _ = self.post_with_id_token(
@@ -282,7 +288,7 @@ class JFrogExchange(Exchange):
 
     def granted(self, response: httpx.Response, token: IdToken) -> Grant:
         payload = json_value(response)
-        access_token = field_of(payload, "access_token")
+        access_token = token_field(payload, "access_token")
         if response.status_code == 200 and access_token:
             self.console.mask(access_token)
             for other in ("refresh_token", "reference_token", "id_token"):  # secrets too, should JFrog add them
@@ -299,7 +305,7 @@ class JFrogExchange(Exchange):
         errors = payload.get("errors") if isinstance(payload, dict) else None
         final = response.status_code == 429 or response.status_code >= 500  # after the retries: not a refusal
         if response.status_code == 200 or not isinstance(errors, list) or not errors or final:
-            detail = "no access token in the answer" if response.status_code == 200 else body_detail(response)
+            detail = NO_TOKEN if response.status_code == 200 else body_detail(response)
             message = _UNEXPECTED.format(
                 platform=self.config.platform_url,
                 url=self.config.token_url,

@@ -42,6 +42,12 @@ _pattern: re.Pattern[str] | None = None
 
 REDACTED = "***"
 
+# Shorter values are neither redacted here nor masked in the log (console.py): masking `e` would turn every `e` of the
+# job's log into `***`, and a one-letter password turned `202 Accepted` into `202 Acce***ted`; an exchange's hostile
+# answer could do it on purpose. 8 is GitLab's minimum for a masked variable. Our own messages never print a secret
+# of any length; a shorter password is only left unredacted in text a registry sends back.
+MIN_SECRET_LENGTH = 8
+
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
@@ -52,9 +58,10 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def register_secret(secret: str | None) -> bool:
-    """Remember a secret so :func:`inline` redacts it from outside text; False if empty or already known."""
+    """Remember a secret so :func:`inline` redacts it from outside text; False if shorter than MIN_SECRET_LENGTH or
+    already known."""
     global _pattern
-    if not secret:
+    if not secret or len(secret) < MIN_SECRET_LENGTH:
         return False
     with _secrets_lock:
         if secret in _secrets:

@@ -29,11 +29,13 @@ import httpx
 from packaging.utils import canonicalize_name
 
 from publisher import identity, safe
+from publisher.audiences import Destination
 from publisher.bodies import json_value
 from publisher.console import Console
 from publisher.credentials import TOKEN_USERNAME, Credentials, mask_wire_forms
 from publisher.errors import TrustedPublishingError
 from publisher.exchange import (
+    NO_TOKEN,
     Exchange,
     Purpose,
     body_detail,
@@ -45,6 +47,7 @@ from publisher.exchange import (
     render_claims,
     section,
     status_of,
+    token_field,
     until,
 )
 from publisher.identity import IdToken
@@ -276,7 +279,7 @@ class Minting(Exchange):
         tokens: list[IdToken] = []
 
         def id_token() -> str:
-            tokens.append(identity.fetch(self, self.environ, audience))
+            tokens.append(identity.fetch(self, self.environ, audience, Destination(self.base, "index")))
             return tokens[-1].value
 
         response, _ = self.post_with_id_token(
@@ -291,7 +294,7 @@ class Minting(Exchange):
     def minted(self, response: httpx.Response, token: IdToken, project_names: Sequence[str]) -> str:
         """The upload token from a mint answer, masked; or the index's reasons with the claims that were sent."""
         payload = json_value(response)
-        minted = field_of(payload, "token")
+        minted = token_field(payload, "token")
         if response.status_code == 200 and minted:
             self.console.mask(minted)
             mask_wire_forms(Credentials(TOKEN_USERNAME, minted, "trusted-publishing", ""), self.console)
@@ -299,7 +302,7 @@ class Minting(Exchange):
             return minted
         errors = payload.get("errors") if isinstance(payload, dict) else None
         if response.status_code == 200 or not isinstance(errors, list) or not errors:
-            detail = "no token in the answer" if response.status_code == 200 else body_detail(response)
+            detail = NO_TOKEN if response.status_code == 200 else body_detail(response)
             message = _MINT_MALFORMED.format(base=self.base, status=status_of(response), detail=detail)
             raise self.fail("Trusted publishing: unexpected answer", message, _SERVER_TROUBLE_HINT)
 

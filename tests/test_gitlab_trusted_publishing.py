@@ -1,5 +1,6 @@
 """Trusted publishing from GitLab CI, through the command line as a GitLab job runs it: the ID token comes from the
-job's `id_tokens:` variable named after the index's audience (`PYPI_ID_TOKEN`, `TESTPYPI_ID_TOKEN`), and the fake
+job's `id_tokens:` variable named after the index's audience (`PYPI_ID_TOKEN` on PyPI; the fake, on 127.0.0.1, answers
+its host: `_27_0_0_1_ID_TOKEN`), and the fake
 index verifies it as PyPI verifies a GitLab token (issuer `https://gitlab.com`, signature, audience, expiry, `jti`
 once) and matches a GitLab trusted publisher on `sub`, `project_path` and `ci_config_ref_uri`."""
 
@@ -15,7 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.gitlab_oidc import FakeGitLabOIDC, default_claims
-from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publisher
+from tests.fakes.trusted_index import AUDIENCE, FakeTrustedIndex, GitLabPublisher, Publisher
+from tests.fakes.trusted_index import GITLAB_VARIABLE as VARIABLE
 from tests.support.builders import build_sdist, build_wheel
 from tests.support.runner import CliRun, run_cli
 
@@ -57,7 +59,7 @@ def _publish(index: FakeTrustedIndex, workspace: Path, env: dict[str, str], *arg
 
 
 def test_publishes_with_pypi_id_token(gitlab: FakeGitLabOIDC, index: FakeTrustedIndex, workspace: Path) -> None:
-    env = gitlab.env(PYPI_ID_TOKEN="pypi")
+    env = gitlab.env(**{VARIABLE: AUDIENCE})
     run = _publish(index, workspace, env)
 
     assert run.returncode == 0, run.output
@@ -67,19 +69,21 @@ def test_publishes_with_pypi_id_token(gitlab: FakeGitLabOIDC, index: FakeTrusted
     assert index.mint_claims[0]["project_path"] == "octo-group/octo-project"
     assert index.mint_claims[0]["iss"] == "https://gitlab.com"
     assert len(index.minted) == 1
-    for secret in [env["PYPI_ID_TOKEN"], *index.minted]:
+    for secret in [env[VARIABLE], *index.minted]:
         assert secret not in run.output
 
 
-def test_testpypi_reads_testpypi_id_token(
+def test_the_audience_names_the_variable_read(
     gitlab: FakeGitLabOIDC, github_key: rsa.RSAPublicKey, workspace: Path
 ) -> None:
+    """An index answering `http://127.0.0.1` (a URL on its host) gets the token of HTTP___127_0_0_1_ID_TOKEN."""
     publisher = GitLabPublisher("octo-group", "octo-project", ".gitlab-ci.yml")
-    with FakeTrustedIndex(github_key, publisher=publisher, gitlab_key=gitlab.public_key, audience="testpypi") as index:
-        env = gitlab.env(PYPI_ID_TOKEN="pypi", TESTPYPI_ID_TOKEN="testpypi")
+    audience = "http://127.0.0.1"
+    with FakeTrustedIndex(github_key, publisher=publisher, gitlab_key=gitlab.public_key, audience=audience) as index:
+        env = gitlab.env(**{VARIABLE: AUDIENCE, "HTTP___127_0_0_1_ID_TOKEN": audience})
         run = _publish(index, workspace, env, "--trusted-publishing", "always")
         assert run.returncode == 0, run.output
-        assert index.mint_claims[0]["aud"] == "testpypi"
+        assert index.mint_claims[0]["aud"] == audience
 
 
 def test_the_missing_variable_shows_the_id_tokens_yaml(index: FakeTrustedIndex, workspace: Path) -> None:
@@ -87,10 +91,10 @@ def test_the_missing_variable_shows_the_id_tokens_yaml(index: FakeTrustedIndex, 
 
     assert run.returncode == 2, run.output
     assert (
-        "error: Trusted publishing failed: This GitLab CI job has no PYPI_ID_TOKEN variable, so no OpenID Connect "
-        "(OIDC) token with the audience `pypi` for trusted publishing" in run.stderr
+        f"error: Trusted publishing failed: This GitLab CI job has no {VARIABLE} variable, so no OpenID Connect "
+        f"(OIDC) token with the audience `{AUDIENCE}` for trusted publishing" in run.stderr
     )
-    assert YAML.format(variable="PYPI_ID_TOKEN", audience="pypi") in run.stderr
+    assert YAML.format(variable=VARIABLE, audience=AUDIENCE) in run.stderr
     assert "https://docs.gitlab.com/ci/secrets/id_token_authentication/" in run.stderr
     assert [r.path for r in index.requests] == ["/_/oidc/audience"]  # the audience names the variable
     assert not index.files
@@ -102,8 +106,8 @@ def test_automatic_with_other_id_tokens_says_why_credentials_are_missing(
     run = _publish(index, workspace, gitlab.env(SIGSTORE_ID_TOKEN="sigstore"))
     assert run.returncode == 2, run.output
     assert "error: Missing credentials: No source gave a password or token for" in run.stderr
-    assert "Trusted publishing was not possible: This GitLab CI job has no PYPI_ID_TOKEN variable" in run.stderr
-    assert YAML.format(variable="PYPI_ID_TOKEN", audience="pypi") in run.stderr
+    assert f"Trusted publishing was not possible: This GitLab CI job has no {VARIABLE} variable" in run.stderr
+    assert YAML.format(variable=VARIABLE, audience=AUDIENCE) in run.stderr
     assert not index.files
 
 
@@ -118,7 +122,7 @@ def test_automatic_without_id_tokens_asks_nothing(index: FakeTrustedIndex, works
 def test_a_refusal_shows_gitlabs_claims(gitlab: FakeGitLabOIDC, index: FakeTrustedIndex, workspace: Path) -> None:
     """Another project's pipeline: the publisher names octo-group/octo-project."""
     gitlab.claims = default_claims(project_path="someone/octo-project")
-    env = gitlab.env(PYPI_ID_TOKEN="pypi")
+    env = gitlab.env(**{VARIABLE: AUDIENCE})
     run = _publish(index, workspace, env)
 
     assert run.returncode == 1, run.output
@@ -130,7 +134,7 @@ def test_a_refusal_shows_gitlabs_claims(gitlab: FakeGitLabOIDC, index: FakeTrust
     for name in ("sub", "project_path", "namespace_path", "ci_config_ref_uri", "ref_path", "environment"):
         assert f"- `{name}`: `{gitlab.claims[name]}`" in text
     assert "- `project_path`: `someone/octo-project`" in text
-    assert env["PYPI_ID_TOKEN"] not in run.output
+    assert env[VARIABLE] not in run.output
     assert not index.files
 
 
@@ -138,7 +142,7 @@ def test_a_github_publisher_does_not_match_a_gitlab_token(
     gitlab: FakeGitLabOIDC, github_key: rsa.RSAPublicKey, workspace: Path
 ) -> None:
     with FakeTrustedIndex(github_key, publisher=Publisher(), gitlab_key=gitlab.public_key) as index:
-        run = _publish(index, workspace, gitlab.env(PYPI_ID_TOKEN="pypi"))
+        run = _publish(index, workspace, gitlab.env(**{VARIABLE: AUDIENCE}))
         assert run.returncode == 1, run.output
         assert "invalid-publisher" in run.stderr
 
@@ -153,22 +157,81 @@ def test_the_fake_index_verifies_gitlab_tokens(gitlab: FakeGitLabOIDC, index: Fa
 
     forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode(
-        {**gitlab.claims, "aud": "pypi", "jti": "x", "iat": int(time.time()), "nbf": 0, "exp": int(time.time()) + 60},
+        {**gitlab.claims, "aud": AUDIENCE, "jti": "x", "iat": int(time.time()), "nbf": 0, "exp": int(time.time()) + 60},
         forged_key,
         algorithm="RS256",
     )
     assert code(forged) == "invalid-token"
     assert code(gitlab.issue("sigstore")) == "invalid-token"
-    assert code(gitlab.issue("pypi", exp=int(time.time()) - 10)) == "invalid-token"
-    assert code(gitlab.issue("pypi", iss="https://gitlab.example.com")) == "invalid-token"
+    assert code(gitlab.issue(AUDIENCE, exp=int(time.time()) - 10)) == "invalid-token"
+    assert code(gitlab.issue(AUDIENCE, iss="https://gitlab.example.com")) == "invalid-token"
     other_pipeline = "gitlab.com/octo-group/octo-project//ci/release.yml@refs/tags/v1.0.0"
-    assert code(gitlab.issue("pypi", ci_config_ref_uri=other_pipeline)) == "invalid-publisher"
-    assert code(gitlab.issue("pypi", environment="staging")) == "invalid-publisher"
-    assert code(gitlab.issue("pypi", sub="project_path:someone/octo-project:ref_type:tag:ref:v1.0.0")) == (
+    assert code(gitlab.issue(AUDIENCE, ci_config_ref_uri=other_pipeline)) == "invalid-publisher"
+    assert code(gitlab.issue(AUDIENCE, environment="staging")) == "invalid-publisher"
+    assert code(gitlab.issue(AUDIENCE, sub="project_path:someone/octo-project:ref_type:tag:ref:v1.0.0")) == (
         "invalid-publisher"
     )
     by_sha = f"gitlab.com/octo-group/octo-project//.gitlab-ci.yml@{gitlab.claims['sha']}"
-    assert code(gitlab.issue("pypi", ci_config_ref_uri=by_sha, project_path="Octo-Group/Octo-Project")) == "ok"
-    good = gitlab.issue("pypi")
+    assert code(gitlab.issue(AUDIENCE, ci_config_ref_uri=by_sha, project_path="Octo-Group/Octo-Project")) == "ok"
+    good = gitlab.issue(AUDIENCE)
     assert code(good) == "ok"
     assert code(good) == "invalid-reuse-token"
+
+
+# -- issue 17: the index's audience never reads another service's variable ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("audience", "variable", "reason"),
+    [
+        ("sigstore", "SIGSTORE_ID_TOKEN", "it is Sigstore's audience"),
+        (
+            "Vault",
+            "VAULT_ID_TOKEN",
+            "in GitLab CI it would read VAULT_ID_TOKEN, a variable that belongs to that service",
+        ),
+        ("pypi", "PYPI_ID_TOKEN", "it is PyPI's audience, accepted only from pypi.org or upload.pypi.org"),
+        ("aws", "AWS_ID_TOKEN", "in GitLab CI it would read AWS_ID_TOKEN"),
+    ],
+)
+def test_another_services_variable_is_never_read(
+    gitlab: FakeGitLabOIDC, github_key: rsa.RSAPublicKey, workspace: Path, audience: str, variable: str, reason: str
+) -> None:
+    """An index answering `sigstore` would get the job's SIGSTORE_ID_TOKEN, which Fulcio accepts as this pipeline."""
+    publisher = GitLabPublisher("octo-group", "octo-project", ".gitlab-ci.yml")
+    with FakeTrustedIndex(github_key, publisher=publisher, gitlab_key=gitlab.public_key, audience=audience) as index:
+        env = gitlab.env(**{variable: audience, VARIABLE: AUDIENCE})
+        run = _publish(index, workspace, env, "--trusted-publishing", "always")
+        assert [r.path for r in index.requests] == ["/_/oidc/audience"]
+        url = index.url
+    assert run.returncode == 1, run.output
+    assert f"The index at {url} answered the OIDC audience `{audience}`, which is refused: " in run.stderr
+    assert reason in run.stderr
+    assert env[variable] not in run.output
+
+
+def test_a_variable_declared_for_another_audience_is_not_sent(
+    gitlab: FakeGitLabOIDC, index: FakeTrustedIndex, workspace: Path
+) -> None:
+    """The variable's name matches the index's audience, but the job declared it with another `aud:` (another
+    service's token): refused, never sent."""
+    env = {**gitlab.env(), VARIABLE: gitlab.issue("https://vault.example.com")}
+    run = _publish(index, workspace, env, "--trusted-publishing", "always")
+    assert run.returncode == 1, run.output
+    assert (
+        f"The token in {VARIABLE} was issued for the audience (`aud`) `https://vault.example.com`, not `{AUDIENCE}`, "
+        "so it is not sent" in run.stderr
+    )
+    assert [r.path for r in index.requests] == ["/_/oidc/audience"]
+    assert env[VARIABLE] not in run.output
+
+
+def test_the_missing_variable_message_escapes_the_audience(index: FakeTrustedIndex) -> None:
+    """Issue 17 #5: the audience is the index's text; it reaches the message and the YAML hint escaped."""
+    from publisher import identity, trusted_publishing
+
+    error = identity.gitlab_missing(trusted_publishing.PURPOSE, "127.0.0.1\n::warning::pwned`")
+    text = f"{error.message}\n{error.hint}"
+    assert "\n::warning::pwned" not in text
+    assert "127.0.0.1\\n::warning::pwned`" in text
+    assert "with the audience `` 127.0.0.1\\n::warning::pwned` `` for trusted publishing" in error.message

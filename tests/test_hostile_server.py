@@ -196,7 +196,7 @@ def test_odd_audience_answers_are_explained(answer: Answer, said: str) -> None:
 
 
 def test_a_deeply_nested_github_answer_is_explained() -> None:
-    index_routes: dict[str, Route] = {"/_/oidc/audience": Answer.json(200, {"audience": "pypi"})}
+    index_routes: dict[str, Route] = {"/_/oidc/audience": Answer.json(200, {"audience": "127.0.0.1"})}
     with HostileServer(index_routes) as index, HostileServer({TOKEN_PATH: Answer.json(200, "[" * 100_000)}) as github:
         env = {
             "ACTIONS_ID_TOKEN_REQUEST_URL": f"{github.url}{TOKEN_PATH}?api-version=2.0",
@@ -221,7 +221,7 @@ class OddMinter(FakeTrustedIndex):
 @pytest.mark.parametrize(
     ("status", "answer", "said"),
     [
-        (200, "[" * 100_000, "no token in the answer"),
+        (200, "[" * 100_000, "no token of at least 16 characters in the answer"),
         (400, '{"errors": ' + "[" * 100_000, "unexpected 400"),
     ],
     ids=["deep-200", "deep-errors"],
@@ -238,10 +238,10 @@ def test_odd_token_exchange_answers_are_explained(status: int, answer: str, said
 
 @pytest.mark.parametrize("expires", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_an_expiry_that_is_not_a_time_is_ignored(expires: str) -> None:
-    answer = f'{{"success": true, "token": "pypi-minted", "expires": {expires}}}'
+    answer = f'{{"success": true, "token": "pypi-minted-0123456789", "expires": {expires}}}'
     with FakeGitHubOIDC() as github, OddMinter(github.public_key, 200, answer) as index, within(seconds=3, mib=32):
         token, expiry = _mint(index.url, github.env)
-    assert (token, expiry) == ("pypi-minted", None)  # the default lifetime applies, so the token is renewed in time
+    assert (token, expiry) == ("pypi-minted-0123456789", None)  # the default lifetime applies: renewed in time
 
 
 # -- end to end: the command line and the action against a hostile registry ----------------------------------------

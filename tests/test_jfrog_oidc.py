@@ -717,3 +717,46 @@ def test_the_fake_matches_claims_json_like_jfrog() -> None:
     assert not claims_match({"repository": "octo-org/octo-repo", "ref": "refs/heads/main"}, claims)
     assert not claims_match({"environment": "pypi"}, claims)
     assert claims_match({}, claims)
+
+
+# -- issue 17: jfrog-oidc-audience passes the same rule as an index's audience -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("audience", "reason"),
+    [
+        ("sigstore", "it is Sigstore's audience"),
+        ("pypi", "it is PyPI's audience, accepted only from pypi.org or upload.pypi.org"),
+        ("sts.amazonaws.com", "it is a cloud provider's token-exchange audience"),
+        ("vault", "it names a secrets manager"),
+    ],
+)
+def test_an_audience_of_another_service_is_refused(
+    github: FakeGitHubOIDC, platform: FakeJFrog, workspace: Path, audience: str, reason: str
+) -> None:
+    run = run_action(workspace, _inputs(platform, **{"jfrog-oidc-audience": audience}), env=github.env)
+    assert run.returncode == 1, run.output
+    _diagnostic(
+        run,
+        "JFrog OIDC: audience refused",
+        f"Asking for the OIDC audience `{audience}` set in `jfrog-oidc-audience` input is refused: {reason}",
+        "Set `jfrog-oidc-audience` input to the audience configured on the OIDC integration itself",
+    )
+    assert not github.requests
+    assert not platform.exchanges
+
+
+def test_a_short_access_token_is_not_a_token(github: FakeGitHubOIDC, workspace: Path) -> None:
+    """Issue 17 #9: `"access_token": "e"` would mask every `e` of the log (and be sent as a credential)."""
+
+    class ShortTokens(FakeJFrog):
+        def handle(self, request: Request) -> Response:
+            if request.path == "/access/api/v1/oidc/token":
+                return Response.json(200, {"access_token": "e", "username": "u", "expires_in": 60})
+            return super().handle(request)
+
+    with ShortTokens({PROVIDER: _integration(github)}) as platform:
+        run = run_action(workspace, _inputs(platform, retries="0"), env=github.env)
+    assert run.returncode == 1, run.output
+    _diagnostic(run, "JFrog OIDC: unexpected answer", "no token of at least 16 characters in the answer")
+    assert not re.search(r"^::add-mask ?::(e|u)$", run.stdout, re.M)

@@ -131,7 +131,7 @@ def test_exchange_returns_the_minted_token_masked(github: FakeGitHubOIDC, index:
     assert github.request_token in console.masked
     # GitHub was asked for the index's audience on the URL that already had `?api-version=2.0`, with the bearer token
     (request,) = github.requests
-    assert request.query == {"api-version": ["2.0"], "audience": ["pypi"]}
+    assert request.query == {"api-version": ["2.0"], "audience": [index.audience]}
     assert request.headers["authorization"] == f"bearer {github.request_token}"
     assert [(r.method, r.path) for r in index.requests] == [("GET", "/_/oidc/audience"), ("POST", "/_/oidc/mint-token")]
     assert all(r.headers["user-agent"] == USER_AGENT for r in [*index.requests, *github.requests])
@@ -289,7 +289,7 @@ def test_github_refusal_is_explained_without_the_request_token(github: FakeGitHu
     console = RecordingConsole()
     error = _raise(index, env, console)
 
-    assert "GitHub refused to issue an OIDC token for audience `pypi` (401 Unauthorized)" in error.message
+    assert "GitHub refused to issue an OIDC token for audience `127.0.0.1` (401 Unauthorized)" in error.message
     assert "Bad credentials" in error.message
     assert "id-token: write" in (error.hint or "")
     assert "ghs_wrong-but-still-secret" in console.masked
@@ -467,14 +467,21 @@ def test_fake_index_verifies_signature_audience_expiry_and_reuse(
         return str(response.json()["errors"][0]["code"])
 
     forged = jwt.encode(
-        {**github.claims, "aud": "pypi", "jti": "x", "iat": int(time.time()), "nbf": 0, "exp": int(time.time()) + 60},
+        {
+            **github.claims,
+            "aud": index.audience,
+            "jti": "x",
+            "iat": int(time.time()),
+            "nbf": 0,
+            "exp": int(time.time()) + 60,
+        },
         rsa.generate_private_key(public_exponent=65537, key_size=2048),
         algorithm="RS256",
     )
     assert code(_exchange(index, forged)) == "invalid-token"
     assert code(_exchange(index, github.issue("sigstore"))) == "invalid-token"
-    assert code(_exchange(index, github.issue("pypi", exp=int(time.time()) - 10))) == "invalid-token"
-    good = github.issue("pypi")
+    assert code(_exchange(index, github.issue(index.audience, exp=int(time.time()) - 10))) == "invalid-token"
+    good = github.issue(index.audience)
     assert _exchange(index, good).status_code == 200
     assert code(_exchange(index, good)) == "invalid-reuse-token"
     assert code(httpx.post(f"{index.url}/_/oidc/mint-token", content=b"{}", timeout=10)) == "invalid-payload"

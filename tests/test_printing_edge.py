@@ -456,3 +456,19 @@ def test_the_templates_are_all_exercised() -> None:
     for template in TEMPLATES:
         out, summary = _printed(template, "::warning::x\nline")
         assert out or summary, template.__name__
+
+
+def test_a_short_secret_is_neither_masked_nor_redacted() -> None:
+    """Issue 17 #9: a one-letter password turned `202 Accepted` into `202 Acce***ted`, and an exchange's hostile
+    answer could have `::add-mask::e` make the whole log unreadable. Below safe.MIN_SECRET_LENGTH, nothing is
+    registered; from that length on, everything is."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        console = ActionsConsole(environ={})
+        for short in ("p", "e", "1234567", " 1234567\n"):
+            console.mask(short)
+        console.mask("S3cret-8")
+    assert safe.inline("202 Accepted: 1234567") == "202 Accepted: 1234567"
+    assert safe.inline("said S3cret-8") == "said ***"
+    masks = [line for line in out.getvalue().splitlines() if re.match(r"::add-mask ?::", line)]
+    assert [line.rsplit("::", 1)[1] for line in masks] == ["S3cret-8"]

@@ -34,7 +34,7 @@ from tests.fakes.github_oidc import ISSUER, FakeGitHubOIDC
 from tests.fakes.gitlab_oidc import FakeGitLabOIDC
 from tests.fakes.jfrog import FakeJFrog, IdentityMapping, Integration
 from tests.fakes.pulp import FakePulp
-from tests.fakes.trusted_index import FakeTrustedIndex, GitLabPublisher, Publisher
+from tests.fakes.trusted_index import GITLAB_VARIABLE, FakeTrustedIndex, GitLabPublisher, Publisher
 from tests.support.builders import Dists, build_project, make_workspace, pulp_dists
 from tests.support.composite import Job, stand_in_path
 from tests.support.runner import run_action, run_cli, start_action
@@ -647,6 +647,25 @@ def _gitlab_without_id_token(bed: Bed) -> Printed:
     return bed.cli(*args, env={"GITLAB_CI": "true"})
 
 
+@case("answered the OIDC audience")
+def _index_asks_for_sigstore(bed: Bed) -> Printed:
+    github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
+    index = FakeTrustedIndex(github.public_key, publisher=Publisher("octo-org/octo-repo", "release.yml"))
+    index.audience = "sigstore"
+    bed.fake(index)
+    return bed.cli("--publish-url", index.upload_url, "--trusted-publishing", "always", env=github.env)
+
+
+@case("was issued for the audience")
+def _gitlab_variable_of_another_audience(bed: Bed) -> Printed:
+    gitlab = FakeGitLabOIDC()
+    bed.fake(gitlab)
+    index = FakeTrustedIndex(gitlab.public_key, publisher=GitLabPublisher(), gitlab_key=gitlab.public_key)
+    bed.fake(index)
+    env = {**gitlab.env(), GITLAB_VARIABLE: gitlab.issue("https://vault.example.com")}
+    return bed.cli("--publish-url", index.upload_url, "--trusted-publishing", "always", env=env)
+
+
 # JFrog OIDC ---------------------------------------------------------------------------------------------------------
 
 PROVIDER = "github-oidc"
@@ -683,6 +702,12 @@ def _jfrog_refused(bed: Bed) -> Printed:
 def _jfrog_audience(bed: Bed) -> Printed:
     github, platform = _jfrog(bed, audience="jfrog-github")
     return _jfrog_action(bed, platform.upload_url, github.env, **{"jfrog-oidc-audience": "jfrog"})
+
+
+@case("Asking for the OIDC audience")
+def _jfrog_sigstore_audience(bed: Bed) -> Printed:
+    github, platform = _jfrog(bed)
+    return _jfrog_action(bed, platform.upload_url, github.env, **{"jfrog-oidc-audience": "sigstore"})
 
 
 @case("answered the OIDC token exchange")

@@ -134,7 +134,7 @@ def test_publishes_with_the_minted_token(github: FakeGitHubOIDC, index: FakeTrus
     assert run.outputs["auth-method"] == "trusted-publishing"
     assert json.loads(run.outputs["published"]) == [d.name for d in dists]
     assert len(index.minted) == 1
-    assert github.requests[0].query["audience"] == ["pypi"]
+    assert github.requests[0].query["audience"] == [index.audience]
     assert not _annotations(run)
     assert not _annotations(run, "warning")
     assert "Minted a short-lived upload token (valid until" in run.stdout
@@ -448,3 +448,73 @@ def test_a_registrys_task_is_followed_without_the_minted_token(github: FakeGitHu
     assert all("authorization" not in r.headers for r in polls), [r.headers for r in polls]
     assert all(r.headers["authorization"].startswith("Basic ") for r in uploads)
     assert "not checked on the index: no check URL" in run.summary
+
+
+# -- the index's audience: a token only for the index itself (audiences.py) --------------------------------------------
+
+REFUSED_AUDIENCES = {
+    "sigstore": "it is Sigstore's audience",
+    "SigStore": "it is Sigstore's audience",
+    "pypi": "it is PyPI's audience, accepted only from pypi.org or upload.pypi.org",
+    "testpypi": "it is TestPyPI's audience, accepted only from test.pypi.org or upload.test.pypi.org",
+    "sts.amazonaws.com": "it is a cloud provider's token-exchange audience",
+    "api://AzureADTokenExchange": "it is a cloud provider's token-exchange audience",
+    "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q": "a cloud provider's",
+    "https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q": "a cloud provider's",
+    "vault": "VAULT_ID_TOKEN, a variable that belongs to that service",
+    "https://vault.example.com": "it names a secrets manager",
+    "npm:registry.npmjs.org": "an index other than PyPI must answer an audience that names its own host (127.0.0.1",
+    "https://127.0.0.2": "an index other than PyPI must answer an audience that names its own host",
+    "127.0.0.1\n::warning::pwned": "it holds control or invisible characters",
+}
+
+
+@pytest.mark.parametrize("audience", list(REFUSED_AUDIENCES))
+def test_an_audience_of_another_service_is_refused_before_any_token(
+    github: FakeGitHubOIDC, tp_workspace: Path, audience: str
+) -> None:
+    """Issue 17 #1: the index names the audience, and a token for another service's would let it act as this job
+    there (sign as the workflow with `sigstore`, publish to PyPI with `pypi`): no token is even requested."""
+    publisher = Publisher("octo-org/octo-repo", "release.yml")
+    with FakeTrustedIndex(github.public_key, publisher=publisher, audience=audience) as index:
+        run = run_action(tp_workspace, _inputs(index, "always"), env=github.env)
+        assert [r.path for r in index.requests] == ["/_/oidc/audience"]  # nothing minted: no token sent
+        url = index.url
+    assert run.returncode == 1, run.output
+    assert not github.requests  # no token requested for that audience
+    ((title, message),) = _annotations(run)
+    assert title == "Trusted publishing: audience refused"
+    escaped = audience.replace("\n", "\\n")
+    assert f"The index at {url} answered the OIDC audience `{escaped}`, which is refused: " in message
+    assert REFUSED_AUDIENCES[audience] in message
+    assert "No token was requested or read." in message
+    assert not any(line.startswith("::warning::pwned") for line in run.stdout.splitlines())
+    assert not index.files
+
+
+@pytest.mark.parametrize("audience", ["127.0.0.1", "http://127.0.0.1", "https://127.0.0.1/oidc"])
+def test_an_audience_naming_the_index_host_is_used(github: FakeGitHubOIDC, tp_workspace: Path, audience: str) -> None:
+    publisher = Publisher("octo-org/octo-repo", "release.yml")
+    with FakeTrustedIndex(github.public_key, publisher=publisher, audience=audience) as index:
+        run = run_action(tp_workspace, _inputs(index, "always"), env=github.env)
+        assert run.returncode == 0, run.output
+        assert github.requests[0].query["audience"] == [audience]
+        assert len(index.files) == 2
+
+
+def test_a_token_too_short_to_be_one_is_refused(
+    github: FakeGitHubOIDC, index: FakeTrustedIndex, tp_workspace: Path
+) -> None:
+    """Issue 17 #9: an exchange answering `"token": "e"` would have `e` masked (the whole log unreadable) and sent."""
+    original = index.mint_token
+
+    def short(request: Request) -> Response:
+        original(request)
+        return Response.json(200, {"success": True, "token": "e", "expires": 2_000_000_000})
+
+    index.mint_token = short  # type: ignore[method-assign]
+    run = run_action(tp_workspace, _inputs(index, "always"), env=github.env)
+    assert run.returncode == 1, run.output
+    assert "no token of at least 16 characters in the answer" in run.output
+    assert not any(m.strip() == "e" for m in MASK.findall(run.stdout))
+    assert not index.files

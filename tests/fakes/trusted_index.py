@@ -1,6 +1,7 @@
 """A fake package index with PyPI's trusted publishing and its legacy upload API.
 
-- `GET /_/oidc/audience` -> `{"audience": "pypi"}`, or 404 (no support) / 403 (disabled) when configured so.
+- `GET /_/oidc/audience` -> `{"audience": "127.0.0.1"}` (its own host, as the client requires of an index that is
+  not PyPI: PyPI's `pypi` is accepted from pypi.org only), or 404 (no support) / 403 (disabled) when configured so.
 - `POST /_/oidc/mint-token` verifies the JWT as PyPI does: RS256 signature against the public key of its issuer
   (GitHub's, or with `gitlab_key` GitLab's, `https://gitlab.com`), issuer, audience, expiry, a never-seen `jti`, then
   matches the claims against one registered publisher: a GitHub `Publisher` (repository, workflow file via
@@ -32,6 +33,8 @@ from tests.fakes import FakeServer, Request, Response, basic_credentials
 from tests.fakes.github_oidc import ISSUER
 from tests.fakes.gitlab_oidc import ISSUER as GITLAB_ISSUER
 
+AUDIENCE = "127.0.0.1"  # the fake's host: the audience an index other than PyPI must answer
+GITLAB_VARIABLE = "_27_0_0_1_ID_TOKEN"  # where GitLab CI puts the ID token for it (a leading digit becomes `_`)
 TOKEN_LIFETIME_SECONDS = 900  # PyPI's minted tokens last 15 minutes
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -154,7 +157,7 @@ class FakeTrustedIndex(FakeServer):
         *,
         publisher: Publisher | GitLabPublisher | None = None,
         gitlab_key: rsa.RSAPublicKey | None = None,
-        audience: str = "pypi",
+        audience: str = AUDIENCE,
         audience_status: int = 200,
         token_lifetime: float = TOKEN_LIFETIME_SECONDS,
         simple_api_version: str | None = None,

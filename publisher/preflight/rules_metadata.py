@@ -54,8 +54,10 @@ def _renders(dist: Dist) -> list[Problem]:
         return []  # Markdown and plain text render whatever they hold
     from readme_renderer.rst import render
 
-    if render(description, stream=io.StringIO()) is not None:
+    warnings = io.StringIO()
+    if render(description, stream=warnings) is not None:
         return []
+    detail = " ".join(warnings.getvalue().split())[:300] or "no detail"
     said = (
         f"The description failed to render for '{declared}'."
         if declared
@@ -65,8 +67,8 @@ def _renders(dist: Dist) -> list[Problem]:
         Problem(
             dist.filename,
             said + " See https://pypi.org/help/#description-content-type for more information.",
-            "fix the reStructuredText of the README (`python -m readme_renderer README.rst` shows where), or "
-            'declare its real content type (readme = {file = ..., content-type = "text/markdown"})',
+            f"fix the reStructuredText of the README (the renderer says: {detail}), or declare its real content "
+            'type (readme = {file = ..., content-type = "text/markdown"})',
             LEGACY,
         )
     ]

@@ -148,7 +148,7 @@ def _read_wheel_metadata(path: Path, file: IO[bytes], name: str) -> bytes:
             if info.file_size > _MAX_METADATA:
                 raise DistError(f"{_shown(path)}: METADATA is implausibly large ({info.file_size} bytes).")
             return archive.read(info)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, UnicodeDecodeError) as exc:  # a name flagged UTF-8 that is not
         raise DistError(
             f"{_shown(path)}: not a valid wheel (zip) file: {safe.exact(exc, 300)}.", hint="Rebuild the wheel."
         ) from None

@@ -192,9 +192,9 @@ class _Walk:
     def _descriptor(self, info: zipfile.ZipInfo) -> None:
         """The data descriptor after the data must say what the central directory says."""
         wide = info.compress_size >= _FULL or info.file_size >= _FULL
-        first = _read(self.file, 4)
-        body = _read(self.file, 8 + (8 if wide else 0) + (0 if first == DESCRIPTOR else -4))
-        fields = (first + body)[4:] if first == DESCRIPTOR else first + body
+        sizes = 16 if wide else 8
+        first = _read(self.file, 4)  # the optional signature, or the CRC-32 already
+        fields = _read(self.file, 4 + sizes) if first == DESCRIPTOR else first + _read(self.file, sizes)
         crc, csize, usize = struct.unpack("<LQQ" if wide else "<LLL", fields)
         if (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
             self.note("Data descriptor disagrees with the central directory")

@@ -37,7 +37,8 @@ def only(path: Path, words: str, source: str, rules: str = "pypi") -> Problem:
     assert len(found) == 1, [p.line() for p in found]
     assert words in found[0].rule, found[0].line()
     assert found[0].source == source
-    assert found[0].file == path.name and found[0].fix
+    assert found[0].file == path.name
+    assert found[0].fix
     return found[0]
 
 

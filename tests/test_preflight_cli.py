@@ -67,7 +67,7 @@ def test_every_problem_of_every_file_is_refused_before_anything_is_sent(
         text = run.stdout + run.stderr
         assert run.returncode == 2, text
         _assert_every_problem_listed(text)
-        assert "error: Preflight refused the upload:" in text
+        assert "error: Files break the index's rules: Preflight (pypi rules)" in text
         assert pypiserver.files() == []
 
 
@@ -173,7 +173,7 @@ def test_a_json_api_that_cannot_be_asked_is_a_warning(
         workspace = _workspace(tmp_path / "ws", pypiserver, list(built_dists), simple_url=f"{api.url}/simple/")
         code, text = _run(workspace, pypiserver)
     assert code == 0, text
-    assert "warning: Preflight: Preflight could not ask http://127.0.0.1:" in text
+    assert "warning: Release rules not checked: Preflight could not ask http://127.0.0.1:" in text
     assert "(HTTP 503); the release-age and one-sdist rules were not checked." in text
     assert pypiserver.files() == sorted(p.name for p in built_dists)
 

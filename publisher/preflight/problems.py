@@ -32,7 +32,7 @@ class Problem:
 class PreflightError(DistError):
     """The files break the index's rules (exit 2, nothing sent)."""
 
-    title = "Preflight refused the upload"
+    title = "Files break the index's rules"
 
     def __init__(self, problems: list[Problem], rules: str) -> None:
         files = len({p.file for p in problems})

@@ -127,7 +127,7 @@ def index_problems(
                 console.warning(
                     f"Preflight could not ask {safe.exact(url, 300)} what release {safe.exact(version, 100)} of "
                     f"{safe.exact(name, 100)} holds ({answer}); the release-age and one-sdist rules were not checked.",
-                    title="Preflight",
+                    title="Release rules not checked",
                 )
                 continue
             problems += release_problems(members, answer, now)

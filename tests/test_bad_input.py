@@ -399,7 +399,7 @@ CASES = [
     Case(
         "broken-rst-description",
         (
-            "The description failed to render in the default format of reStructuredText.",
+            "The description failed to render for 'text/x-rst'.",
             'Unknown directive type "no-such-directive"',
             "Fix each problem above",
         ),

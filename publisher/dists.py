@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from publisher import safe
 from publisher.console import Console
-from publisher.errors import ConfigError, DistError
+from publisher.errors import ConfigError, DistError, every_file
 from publisher.settings import Settings
 
 if TYPE_CHECKING:
@@ -396,5 +396,5 @@ def collect(settings: Settings, console: Console) -> list[Dist]:
             hint="Build them first (`uv build` or `python -m build`) in the same job, or download the artifact "
             "that holds them, before this step.",
         )
-    dists = [load(path) for path in paths]
+    dists = every_file(paths, load)  # every bad file named at once
     return sorted(dists, key=lambda d: (d.filetype != "bdist_wheel", d.filename))

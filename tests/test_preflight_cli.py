@@ -6,6 +6,7 @@ local fake JSON API; not being able to ask it is a warning, never a refusal."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -196,3 +197,22 @@ def test_the_json_api_url_sits_beside_the_simple_api() -> None:
         json.dumps(json_url("http://127.0.0.1:1/simple/", "a_b", "1!2.0"))
         == '"http://127.0.0.1:1/pypi/a-b/1%212.0/json"'
     )
+
+
+def test_every_file_that_cannot_be_read_is_named_at_once(
+    pypiserver: PypiServer, built_dists: Dists, tmp_path: Path
+) -> None:
+    """The checks before preflight (a file name that disagrees with its metadata, an empty file) list every bad file
+    too, not the first one only."""
+    renamed = tmp_path / "demo_pkg-2.0.0-py3-none-any.whl"
+    shutil.copy(built_dists.wheel, renamed)
+    empty = tmp_path / "other_pkg-1.0.0.tar.gz"
+    empty.write_bytes(b"")
+    workspace = _workspace(tmp_path / "ws", pypiserver, [renamed, empty, built_dists.sdist])
+    run = run_cli(["--index", INDEX], cwd=workspace, env=_creds(pypiserver))
+    text = run.stdout + run.stderr
+    assert run.returncode == 2, text
+    assert "2 files cannot be uploaded; nothing was uploaded:" in text
+    assert "demo_pkg-2.0.0-py3-none-any.whl: metadata says Version `1.0.0`, the file name says `2.0.0`." in text
+    assert "other_pkg-1.0.0.tar.gz: the file is empty (0 bytes). Rebuild the distribution." in text
+    assert pypiserver.files() == []

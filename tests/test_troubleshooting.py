@@ -343,6 +343,14 @@ def _invalid_metadata(bed: Bed) -> Printed:
     return bed.cli("--index", INDEX, cwd=workspace)
 
 
+@case("files cannot be uploaded; nothing was uploaded:")
+def _several_bad_files(bed: Bed) -> Printed:
+    workspace = bed.workspace()
+    for name in ("demo_pkg-1.0.0-py3-none-any.whl", "demo_pkg-1.0.0.tar.gz"):
+        (workspace / "dist" / name).write_bytes(b"")
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
 @case("the release-age and one-sdist rules were not checked")
 def _release_rules_not_checked(bed: Bed) -> Printed:
     api = bed.fake(Answering(Response.text(503, "unavailable")))

@@ -131,17 +131,19 @@ class _Unseekable:
         pass
 
 
-def _with_descriptors(source: Path) -> bytes:
+def _with_descriptors(source: Path, *, zip64: bool = False) -> bytes:
     stream = _Unseekable()
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as new:  # type: ignore[arg-type]
         for info in old.infolist():
-            new.writestr(info.filename, old.read(info))
+            with new.open(info.filename, "w", force_zip64=zip64) as member:  # ZIP64: 8-byte descriptor sizes
+                member.write(old.read(info))
     return bytes(stream.data)
 
 
-def test_honest_data_descriptors_pass_basic_and_pypi_refuses_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("zip64", [False, True])
+def test_honest_data_descriptors_pass_basic_and_pypi_refuses_them(zip64: bool, tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)
-    wheel.write_bytes(_with_descriptors(wheel))
+    wheel.write_bytes(_with_descriptors(wheel, zip64=zip64))
     assert file_problems(load(wheel), "basic") == []
     assert SAID.format("ZIP contains a data descriptor") in [p.rule for p in file_problems(load(wheel), "pypi")]
 

@@ -138,7 +138,7 @@ class _Walk:
         if flags & _DESCRIPTOR_FLAG:
             self.note("ZIP contains a data descriptor", neutral=False)
             self._skip(info.compress_size)
-            self._descriptor(info)
+            self._descriptor(info, zip64=0x0001 in extras)
             return
         if csize != info.compress_size:
             self.note("Mis-matched data size")
@@ -189,9 +189,10 @@ class _Walk:
             raise _Stop("Malformed zip file")
         self.file.seek(size, os.SEEK_CUR)
 
-    def _descriptor(self, info: zipfile.ZipInfo) -> None:
-        """The data descriptor after the data must say what the central directory says."""
-        wide = info.compress_size >= _FULL or info.file_size >= _FULL
+    def _descriptor(self, info: zipfile.ZipInfo, *, zip64: bool) -> None:
+        """The data descriptor after the data must say what the central directory says (its sizes are 8 bytes each
+        when the local header has a ZIP64 extra, APPNOTE 4.3.9.2)."""
+        wide = zip64 or info.compress_size >= _FULL or info.file_size >= _FULL
         sizes = 16 if wide else 8
         first = _read(self.file, 4)  # the optional signature, or the CRC-32 already
         fields = _read(self.file, 4 + sizes) if first == DESCRIPTOR else first + _read(self.file, sizes)

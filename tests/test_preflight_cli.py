@@ -189,6 +189,17 @@ def test_release_rules_leave_files_already_there_to_skip_existing(tmp_path: Path
     assert release_problems(dists, fresh_wheel, now) == []
 
 
+def test_an_odd_json_answer_is_no_crash(tmp_path: Path) -> None:
+    dists = [load(p) for p in build_project(tmp_path)]
+    odd: list[dict[str, object]] = [
+        {"filename": ["a"], "packagetype": {"x": 1}, "upload_time_iso_8601": 5},
+        {"filename": None, "upload_time_iso_8601": "not a date"},
+        {"packagetype": "sdist", "upload_time_iso_8601": "2001-01-01T00:00:00"},
+    ]
+    found = release_problems(dists, odd, datetime.now(UTC))
+    assert [p.rule for p in found] == 2 * ["Uploading new files to releases older than 14 days is not allowed."]
+
+
 def test_the_json_api_url_sits_beside_the_simple_api() -> None:
     assert json_url("https://pypi.org/simple/", "Demo.Pkg", "1.0") == "https://pypi.org/pypi/demo-pkg/1.0/json"
     assert json_url("https://u:p@h.example/repo/simple", "x", "2") == "https://h.example/repo/pypi/x/2/json"

@@ -62,7 +62,7 @@ def _uploaded(files: list[dict[str, object]]) -> datetime | None:
 
 def release_problems(dists: list[Dist], files: list[dict[str, object]], now: datetime) -> list[Problem]:
     """The refusals PyPI would give `dists` (one release) given the files the release already holds (pure)."""
-    held = {f.get("filename") for f in files}
+    held = {name for f in files if isinstance(name := f.get("filename"), str)}  # outside JSON: any type
     new = [d for d in dists if d.filename not in held]  # a file already there is skip-existing's business
     problems: list[Problem] = []
     created = _uploaded(files)

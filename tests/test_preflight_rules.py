@@ -6,6 +6,7 @@ License-File, Markdown, extras with markers, a summary of exactly 512 characters
 
 from __future__ import annotations
 
+import ast
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -309,3 +310,21 @@ def test_mode(raw: dict[str, str], url: str, rules: str) -> None:
 def test_an_unknown_mode_names_the_accepted_ones() -> None:
     with pytest.raises(Exception, match=r"--preflight is 'strict': expected one of: auto, pypi, basic, off"):
         build_settings({"preflight": "strict"}, source="cli")
+
+
+ALLOWED = {"dists", "errors", "safe", "settings", "console", "bodies", "reads", "bounds", "transport", "credentials"}
+
+
+def test_preflight_imports_reading_level_modules_only() -> None:
+    """The package decides before anything is sent: it may not reach the upload, confirmation or run stages."""
+    package = Path(__file__).resolve().parent.parent / "publisher" / "preflight"
+    used: set[str] = set()
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "publisher":
+                    used.update(alias.name for alias in node.names if alias.name[0].islower())
+                elif node.module.startswith("publisher.") and not node.module.startswith("publisher.preflight"):
+                    used.add(node.module.split(".")[1])
+    assert used <= ALLOWED, used - ALLOWED
+    assert "dists" in used

@@ -9,8 +9,9 @@ file the rule comes from, and nothing is sent while one remains.
 Modes (`preflight` input, `--preflight`): `auto` (PyPI's rules for PyPI and TestPyPI, the index-neutral ones
 elsewhere), `pypi`, `basic` (index-neutral: valid metadata, a sound archive), `off`.
 
-This package may import only the reading-level modules of publisher (dists, digests, errors, safe, settings, urls,
-bodies, reads, bounds, transport, credentials' ReadAuth) -- never upload or run: it decides before either exists.
+This package may import only the reading-level modules of publisher (dists, errors, safe, settings, console, bodies,
+reads, bounds, transport, credentials' ReadAuth) -- never upload, confirm or run: it decides before they start
+(tests/test_preflight_rules.py keeps it so).
 The rules were written from Warehouse commit 6b62157124ab7865029afeeadf282bce27d601d9 (no code copied).
 """
 

@@ -56,7 +56,13 @@ def parser() -> argparse.ArgumentParser:
         dest="verify_metadata",
         action="store_false",
         default=None,
-        help="skip the metadata check (the `twine check` equivalent) before uploading",
+        help="the older spelling of --preflight off",
+    )
+    p.add_argument(
+        "--preflight",
+        choices=["auto", "pypi", "basic", "off"],
+        help="check every file against the index's upload rules first: auto (PyPI's rules for PyPI and TestPyPI, "
+        "else basic), pypi, basic (valid metadata, a sound archive) or off (default auto)",
     )
     p.add_argument(
         "--no-print-hash", dest="print_hash", action="store_false", default=None, help="do not print file digests"

@@ -30,6 +30,7 @@ INPUTS = (
     "print-hash",
     "keyring-provider",
     "verify-metadata",
+    "preflight",
     "attestations",
     "allow-insecure-http",
     "native-tls",

@@ -6,6 +6,7 @@ inside that disagrees with the file name) stops the run with exit 2 and nothing 
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
@@ -28,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from publisher import safe
 from publisher.console import Console
-from publisher.errors import ConfigError, DistError
+from publisher.errors import ConfigError, DistError, every_file
 from publisher.settings import Settings
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def _read_wheel_metadata(path: Path, file: IO[bytes], name: str) -> bytes:
             if info.file_size > _MAX_METADATA:
                 raise DistError(f"{_shown(path)}: METADATA is implausibly large ({info.file_size} bytes).")
             return archive.read(info)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, UnicodeDecodeError) as exc:  # a name flagged UTF-8 that is not
         raise DistError(
             f"{_shown(path)}: not a valid wheel (zip) file: {safe.exact(exc, 300)}.", hint="Rebuild the wheel."
         ) from None
@@ -337,9 +338,9 @@ def _attestations(path: Path) -> str | None:
     """
     try:
         info = path.lstat()
-    except FileNotFoundError:
-        return None
     except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENAMETOOLONG):  # none (a name near the limit has no room for one)
+            return None
         raise _attestation_error(path, f"cannot be read: {safe.inline(exc.strerror)}") from None
     if stat.S_ISLNK(info.st_mode):
         try:
@@ -395,5 +396,5 @@ def collect(settings: Settings, console: Console) -> list[Dist]:
             hint="Build them first (`uv build` or `python -m build`) in the same job, or download the artifact "
             "that holds them, before this step.",
         )
-    dists = [load(path) for path in paths]
+    dists = every_file(paths, load)  # every bad file named at once
     return sorted(dists, key=lambda d: (d.filetype != "bdist_wheel", d.filename))

@@ -7,6 +7,12 @@ or authentication failed. Messages must never contain a secret value.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class PublishError(Exception):
     """Base class: a failure with a user-facing message, a hint and an exit status."""
@@ -51,6 +57,27 @@ class DistError(ConfigError):
     """A distribution file is missing, unreadable or inconsistent."""
 
     title = "Invalid distribution"
+
+
+def every_file(items: Iterable[T], work: Callable[[T], R]) -> list[R]:
+    """`work` on every item; the DistErrors of all of them raised as one (one alone as it is), so a release with
+    several bad files is fixed in one round, not one rebuild per file."""
+    done: list[R] = []
+    failed: list[DistError] = []
+    for item in items:
+        try:
+            done.append(work(item))
+        except DistError as exc:
+            failed.append(exc)
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        listed = "\n  - ".join(f"{e.message} {e.hint or ''}".strip().replace("\n", "\n    ") for e in failed)
+        raise DistError(
+            f"{len(failed)} files cannot be uploaded; nothing was uploaded:\n  - {listed}",
+            hint="Fix each file above (or remove it from the packages directory) and run again.",
+        )
+    return done
 
 
 class UploadError(PublishError):

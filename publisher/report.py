@@ -44,6 +44,8 @@ class Report:
     error: str | None = None
     attested: dict[str, int | None] = field(default_factory=dict)  # file -> Rekor log index (None: its own file)
     error_title: str = "Error"  # the error's own title (errors.py): the message does not repeat it
+    preflight: str = ""  # the preflight's outcome, one line ("pypi rules: 3 file(s) passed")
+    preflight_problems: list[str] = field(default_factory=list)  # "<file>: <rule words>", outside text
 
     def names(self, status: Status) -> list[str]:
         return [r.filename for r in self.results if r.status == status]
@@ -119,6 +121,9 @@ def summary_markdown(report: Report) -> str:
             result = r.status + (f": {safe.cell(r.detail)}" if r.detail else "")
             sha256 = f"`{r.sha256}`" if r.sha256 else ""
             lines.append(f"| {safe.cell(r.filename, name=True)} | {human_size(r.size)} | {sha256} | {result} |")
+    if report.preflight:
+        lines += ["", f"**Preflight**: {report.preflight}"]
+        lines += [f"- {safe.code(problem, 500)}" for problem in report.preflight_problems]
     if report.attested:
         lines += ["", "**Attestations (PEP 740)**", ""]
         for name, index in report.attested.items():

@@ -15,13 +15,14 @@ from typing import cast
 
 from publisher import attestations, cancel, safe
 from publisher import report as render
-from publisher.check import check
 from publisher.confirm import Accepted
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
 from publisher.dists import Dist, collect
 from publisher.errors import ConfigError, NotPublishedError, PublishError
 from publisher.index import Target, resolve_target
+from publisher.preflight import resolve_mode, run_preflight
+from publisher.preflight.problems import PreflightError
 from publisher.report import FileResult, Report, Status, human_size
 from publisher.settings import Settings
 from publisher.transport import abort_all
@@ -82,9 +83,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     _refuse_verify_without_check_url(settings, target)
 
     dists = collect(settings, console)
-    if settings.verify_metadata:
-        for dist in dists:
-            check(dist)
+    _preflight(settings, target, dists, environ, console, report)
 
     # Through the router: a trusted-publishing token renewed by an upload worker logs into that worker's buffer.
     router = ThreadConsole(console)  # the client's request log follows each upload into its worker's buffer too
@@ -106,6 +105,19 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
         report.attested = prepared.attested
         with cancel.uploading():
             upload_all(session, prepared.dists, router, report)
+
+
+def _preflight(
+    settings: Settings, target: Target, dists: list[Dist], environ: Mapping[str, str], console: Console, report: Report
+) -> None:
+    """Every file against the index's upload rules before the first byte (publisher/preflight); the dry run too."""
+    rules = resolve_mode(settings, target.publish_url)
+    try:
+        report.preflight = run_preflight(dists, rules, target.check_url, environ, console)
+    except PreflightError as exc:
+        report.preflight = f"{rules} rules: refused"
+        report.preflight_problems = [f"{p.file}: {p.rule}" for p in exc.problems]
+        raise
 
 
 def upload_all(session: Session, dists: list[Dist], console: Console, report: Report) -> None:

@@ -17,6 +17,7 @@ from publisher.urls import display
 
 TrustedPublishing = Literal["automatic", "always", "never"]
 KeyringProvider = Literal["disabled", "subprocess"]
+Preflight = Literal["auto", "pypi", "basic", "off"]
 
 MAX_CONFIRM_TIMEOUT = 21600.0  # six hours, the longest a GitHub-hosted job may run
 
@@ -65,7 +66,8 @@ class Settings(BaseModel):
     verbose: Flag = False
     print_hash: Flag = Field(default=True, alias="print-hash")
     keyring_provider: KeyringProvider = Field(default="disabled", alias="keyring-provider")
-    verify_metadata: Flag = Field(default=True, alias="verify-metadata")
+    verify_metadata: Flag = Field(default=True, alias="verify-metadata")  # false: the older spelling of preflight off
+    preflight: Preflight = "auto"
     attestations: Flag = True
     allow_insecure_http: Flag = Field(default=False, alias="allow-insecure-http")
     native_tls: Flag = Field(default=False, alias="native-tls")
@@ -105,6 +107,7 @@ class Settings(BaseModel):
 _EXPECTED = {
     "trusted-publishing": "one of: automatic, always, never",
     "keyring-provider": "one of: disabled, subprocess",
+    "preflight": "one of: auto, pypi, basic, off",
     "retries": "a whole number from 0 to 10",
     "parallel": "a whole number from 1 to 32",
     "confirm-timeout": "a number of seconds above 0, at most 21600 (6 hours)",

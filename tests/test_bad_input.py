@@ -389,15 +389,19 @@ CASES = [
     Case("fifo-named-like-a-wheel", (f"dist/{WHEEL}: not a regular file", "not a pipe or device"), setup=setup_fifo),
     Case(
         "invalid-metadata",
-        ("invalid metadata", "'httpx >>= 1' is invalid for 'requires-dist'", "verify-metadata: false"),
+        (
+            "Preflight (basic rules): 1 problem(s) in 1 file(s)",
+            "'httpx >>= 1' is invalid for 'requires-dist'",
+            "`preflight: off`",
+        ),
         setup=setup_invalid_metadata,
     ),
     Case(
         "broken-rst-description",
         (
-            "the long description (reStructuredText) does not render",
+            "The description failed to render for 'text/x-rst'.",
             'Unknown directive type "no-such-directive"',
-            "Fix the project metadata",
+            "Fix each problem above",
         ),
         setup=setup_broken_rst,
     ),

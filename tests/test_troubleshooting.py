@@ -339,12 +339,28 @@ def _renamed_version(bed: Bed) -> Printed:
     return bed.cli("--index", INDEX, cwd=workspace)
 
 
-@case("invalid metadata:")
+@case("problem(s) in <n> file(s); nothing was uploaded:")
 def _invalid_metadata(bed: Bed) -> Printed:
     broken = build_project(bed.tmp / "broken", readme=".. no-such-directive::\n\n`unclosed\n", readme_type="text/x-rst")
     workspace = bed.workspace(dists=False)
     shutil.copy(broken.wheel, workspace / "dist")
     return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("files cannot be uploaded; nothing was uploaded:")
+def _several_bad_files(bed: Bed) -> Printed:
+    workspace = bed.workspace()
+    for name in ("demo_pkg-1.0.0-py3-none-any.whl", "demo_pkg-1.0.0.tar.gz"):
+        (workspace / "dist" / name).write_bytes(b"")
+    return bed.cli("--index", INDEX, cwd=workspace)
+
+
+@case("the release-age and one-sdist rules were not checked")
+def _release_rules_not_checked(bed: Bed) -> Printed:
+    api = bed.fake(Answering(Response.text(503, "unavailable")))
+    server = bed.pypiserver
+    workspace = bed.workspace(simple_url=f"{api.url}/simple/", upload_url=server.upload_url)
+    return bed.cli("--index", INDEX, "--preflight", "pypi", cwd=workspace, env=bed.creds())
 
 
 # the registry's answers -------------------------------------------------------------------------------------------
@@ -970,7 +986,8 @@ def test_the_section_covers_the_common_failures() -> None:
         "is not valid TOML",
         "No distributions (.whl or .tar.gz) found",
         "metadata says Name",
-        "invalid metadata:",
+        "problem(s) in <n> file(s); nothing was uploaded:",
+        "the release-age and one-sdist rules were not checked",
         "Refusing to send credentials over plain http",
         "the registry rejected the credentials",
         "(looking for files of",

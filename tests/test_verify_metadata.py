@@ -156,10 +156,10 @@ def test_broken_rst_is_refused_before_any_upload(
 
     text = _text(run)
     assert run.returncode == 2, text
-    assert "broken_rst-1.0.0-py3-none-any.whl: invalid metadata" in text
-    assert "the long description (reStructuredText) does not render" in text
+    assert "Preflight (basic rules): 2 problem(s) in 2 file(s); nothing was uploaded:" in text
+    assert "broken_rst-1.0.0-py3-none-any.whl: The description failed to render for 'text/x-rst'." in text
     assert "this-directive-does-not-exist" in text  # the renderer's own words point at the line
-    assert "verify-metadata: false" in text  # the way out
+    assert "`preflight: off`" in text  # the way out
     assert pypiserver.files() == []
 
 
@@ -177,7 +177,7 @@ def test_cli_no_verify_metadata(pypiserver: Any, workspace: Path, built: dict[st
     replace_dists(workspace, built["broken-rst"])
     refused = run_cli(["--index", "private-repo"], cwd=workspace, env=_creds(pypiserver))
     assert refused.returncode == 2
-    assert "--no-verify-metadata" in refused.stderr
+    assert "(--preflight basic)" in refused.stderr
 
     run = run_cli(["--index", "private-repo", "--no-verify-metadata"], cwd=workspace, env=_creds(pypiserver))
     assert run.returncode == 0, run.stdout + run.stderr
@@ -228,7 +228,8 @@ def test_invalid_wheel_metadata_is_refused(
 
     text = _text(run)
     assert run.returncode == 2, text
-    assert f"{wheel.name}: invalid metadata" in text
+    assert f"{wheel.name}: " in text
+    assert "1 problem(s) in 1 file(s)" in text
     assert phrase in text
     assert pypiserver.files() == []
 
@@ -241,7 +242,8 @@ def test_invalid_sdist_metadata_is_refused(pypiserver: Any, workspace: Path, bui
 
     text = _text(run)
     assert run.returncode == 2, text
-    assert f"{sdist.name}: invalid metadata" in text
+    assert f"{sdist.name}: " in text
+    assert "1 problem(s) in 1 file(s)" in text
     assert "'requests[security' is invalid for 'requires-dist'" in text
     assert pypiserver.files() == []
 
@@ -269,7 +271,7 @@ def test_every_problem_is_listed_at_once(pypiserver: Any, workspace: Path, built
     text = _text(run)
     assert run.returncode == 2, text
     assert "'httpx >>= 0.27' is invalid for 'requires-dist'" in text
-    assert "does not render" in text
+    assert "The description failed to render" in text
 
 
 def test_the_renderers_words_are_redacted_then_escaped_then_cut() -> None:
@@ -277,16 +279,18 @@ def test_the_renderers_words_are_redacted_then_escaped_then_cut() -> None:
     from types import SimpleNamespace
 
     from publisher import safe
-    from publisher.check import _rst_problem
+    from publisher.preflight.rules_metadata import _renders
 
     secret = "tok-" + "s" * 40
     safe.register_secret(secret)
     try:
         description = ".. not-a-directive:: " + "y" * 180 + secret + "\x1b[2J"
-        dist = SimpleNamespace(metadata={"description": description, "description_content_type": "text/x-rst"})
-        problem = _rst_problem(dist)  # type: ignore[arg-type]
+        metadata = {"description": description, "description_content_type": "text/x-rst"}
+        dist = SimpleNamespace(filename="demo-1.0.tar.gz", metadata=metadata)
+        problems = _renders(dist)  # type: ignore[arg-type]
     finally:
         safe.forget_secrets()
-    assert problem is not None
-    assert "Unknown directive type" in problem
-    assert "tok-sss" not in problem
+    assert len(problems) == 1
+    assert "Unknown directive type" in problems[0].fix
+    assert "tok-sss" not in problems[0].fix
+    assert "\x1b" not in problems[0].line()

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: venv tools demo test lint container-test bench bench-report clean
+.PHONY: venv tools wheelhouse demo test lint container-test bench bench-report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,18 @@ tools: venv $(TOOLS)/.actionlint-$(ACTIONLINT_VERSION)
 demo: venv
 	$(PY) scripts/demo.py
 
-test: venv tools
+# The lock's wheels for this platform, for the native entry's install test (tests/test_native_action.py): fetched
+# here so that no test reaches a registry. The stamp names the lock they were fetched for.
+WHEELHOUSE ?= .wheelhouse
+$(WHEELHOUSE)/.lock-sha256: requirements.lock | venv
+	rm -rf $(WHEELHOUSE)
+	PIP_CONFIG_FILE=/dev/null $(PY) -m pip download --disable-pip-version-check --quiet --require-hashes --no-deps \
+		--only-binary=:all: -r requirements.lock -d $(WHEELHOUSE)
+	$(PY) -c "import hashlib, pathlib; print(hashlib.sha256(pathlib.Path('requirements.lock').read_bytes()).hexdigest())" > $@
+
+wheelhouse: $(WHEELHOUSE)/.lock-sha256
+
+test: venv tools wheelhouse
 	$(PY) -m pytest
 
 lint: venv
@@ -58,4 +69,4 @@ bench-report: venv
 	$(PY) scripts/bench.py --report
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .demo .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(WHEELHOUSE) .demo .bench .pytest_cache .mypy_cache .ruff_cache

@@ -6,9 +6,9 @@ inputs (entrypoint.py started as the Docker action starts it, tests/support/runn
 status, outputs and job summary, against the real pypiserver and the trusted-publishing fakes.
 
 The install step is real: a venv under RUNNER_TEMP, `pip install --require-hashes --no-deps --only-binary=:all: -r
-requirements.lock`. To stay offline it reads the wheels from a wheelhouse downloaded once per session (the same
-files, checked against the same hashes). One RUNNER_TEMP serves the session, as one job serves its steps: the venv is
-made once and reused, which is itself under test.
+requirements.lock`. To stay offline it reads the wheels from `.wheelhouse/`, which `make wheelhouse` downloads before
+the tests run (the same files, checked against the same hashes). One RUNNER_TEMP serves the session, as one job
+serves its steps: the venv is made once and reused, which is itself under test.
 """
 
 from __future__ import annotations
@@ -75,17 +75,14 @@ def test_every_input_reaches_the_entrypoint_as_the_containers_variable_and_no_sc
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lock's wheels for this platform, downloaded once (pip's HTTP cache makes it quick), checked by hash."""
-    target = tmp_path_factory.mktemp("wheelhouse")
-    options = ["--disable-pip-version-check", "--quiet", "--require-hashes", "--no-deps", "--only-binary=:all:"]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", *options, "-r", str(ROOT / "requirements.lock"), "-d", str(target)],
-        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+def wheelhouse() -> Path:
+    """The lock's wheels for this platform, fetched by `make wheelhouse` (a step of `make test`, so no test reaches a
+    registry), checked by hash again when installed. A wheelhouse of another lock is refused, not used."""
+    target = ROOT / ".wheelhouse"
+    lock = hashlib.sha256((ROOT / "requirements.lock").read_bytes()).hexdigest()
+    stamp = target / ".lock-sha256"
+    if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() != lock:
+        pytest.fail(f"{target} is missing or was made for another requirements.lock: run `make wheelhouse`")
     return target
 
 

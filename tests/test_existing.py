@@ -33,25 +33,25 @@ def test_project_url_normalises_and_drops_credentials() -> None:
 def test_parse_json_resolves_urls_and_lowercases_hashes() -> None:
     body = (
         '{"meta": {"api-version": "1.1"}, "name": "demo-pkg", "files": ['
-        f'{{"filename": "{WHEEL}", "url": "../../packages/{WHEEL}", "hashes": {{"SHA256": "ABC"}}}},'
+        f'{{"filename": "{WHEEL}", "url": "../../packages/{WHEEL}", "hashes": {{"SHA256": "{"AB" * 32}"}}}},'
         '{"filename": "demo_pkg-1.0.0.tar.gz", "url": "https://files.example/x.tar.gz", "hashes": {}},'
         '{"url": "no-filename-is-ignored"}]}'
     )
     files = parse_json(body, "https://host/simple/demo-pkg/")
     assert set(files) == {WHEEL, "demo_pkg-1.0.0.tar.gz"}
     assert files[WHEEL].url == f"https://host/packages/{WHEEL}"
-    assert files[WHEEL].hashes == {"sha256": "abc"}
+    assert files[WHEEL].hashes == {"sha256": "ab" * 32}
     assert files["demo_pkg-1.0.0.tar.gz"].hashes == {}
 
 
 def test_parse_html_reads_anchor_text_and_fragment_hash() -> None:
     body = f"""<!DOCTYPE html><html><body><h1>Links for demo-pkg</h1>
-    <a href="/packages/{WHEEL}#sha256=DEADBEEF" data-requires-python="&gt;=3.9">{WHEEL}</a><br>
+    <a href="/packages/{WHEEL}#sha256={"DEADBEEF" * 8}" data-requires-python="&gt;=3.9">{WHEEL}</a><br>
     <a href="../../packages/demo_pkg-1.0.0.tar.gz"></a>
     </body></html>"""
     files = parse_html(body, "http://127.0.0.1:1/simple/demo-pkg/")
     assert files[WHEEL].url == f"http://127.0.0.1:1/packages/{WHEEL}"
-    assert files[WHEEL].hashes == {"sha256": "deadbeef"}
+    assert files[WHEEL].hashes == {"sha256": "deadbeef" * 8}
     assert files["demo_pkg-1.0.0.tar.gz"].hashes == {}  # name taken from the URL when the anchor has no text
 
 

@@ -206,8 +206,8 @@ class Checker:
                 self._warned.add((found.filename, algo))
             console.warning(
                 f"The check URL lists {safe.exact(found.filename, 300)} with a {algo} that is not a {algo} digest "
-                f"(not {HEX_LENGTHS[algo]} hexadecimal digits); it was not used and is not shown. "
-                + ("Comparing by another hash or by downloading the file instead."),
+                f"(not {HEX_LENGTHS[algo]} hexadecimal digits); it was not used and is not shown. Comparing by "
+                "another hash or by downloading the file instead.",
                 title="Not a digest",
             )
 

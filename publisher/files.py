@@ -24,7 +24,7 @@ from pathlib import Path
 from publisher import safe
 from publisher.errors import ConfigError
 
-CONFIG_CAP = 1024 * 1024
+CONFIG_CAP = 1024 * 1024  # named in the message as 1 MiB
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _KINDS = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -41,7 +41,7 @@ def _kind(mode: int) -> str:
 def read_config(path: Path, what: str, *, hint: str) -> bytes:
     """The bytes of the regular file at `path`, at most CONFIG_CAP of them.
 
-    `what` names the file in messages ("The .pypirc file", "The netrc file"); `hint` says how to fix it (which
+    `what` names the file in messages (".pypirc file", "netrc file"); `hint` says how to fix it (which
     setting points at it). ConfigError for a file that is not a regular file or is too large.
     """
     shown = safe.exact(path)
@@ -52,7 +52,7 @@ def read_config(path: Path, what: str, *, hint: str) -> bytes:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if not stat.S_ISREG(mode):
             raise ConfigError(
-                f"{what} {shown} is {_kind(mode)}, not a regular file: it was not read (reading it could block "
+                f"Refusing to read {what} {shown}: it is {_kind(mode)}, not a regular file (reading it could block "
                 "for ever or never end).",
                 hint=hint,
             )
@@ -68,8 +68,7 @@ def read_config(path: Path, what: str, *, hint: str) -> bytes:
         os.close(descriptor)
     if size > CONFIG_CAP:
         raise ConfigError(
-            f"{what} {shown} is larger than {CONFIG_CAP // 1024 // 1024} MiB, the most read from a configuration "
-            "file: it was not read.",
+            f"Refusing to read {what} {shown}: it is larger than 1 MiB, the most read from a configuration file.",
             hint=hint,
         )
     return b"".join(chunks)

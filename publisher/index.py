@@ -158,7 +158,7 @@ def _read_toml(path: Path, workspace: Path | None) -> dict[str, Any]:
     try:
         text = files.read_config(
             path,
-            "The project file",
+            "the project file",
             hint=f"Make {safe.exact(path.name)} a regular TOML file under 1 MiB (check what the path points at).",
         ).decode("utf-8")
     except FileNotFoundError:

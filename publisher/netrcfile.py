@@ -53,7 +53,7 @@ class _Token:
 def read(path: Path) -> bytes:
     """The file's bytes through files.read_config: a regular file of at most 1 MiB, or ConfigError."""
     return files.read_config(
-        path, "The netrc file", hint="Point NETRC at a regular netrc file under 1 MiB, or remove what is at its path."
+        path, "the netrc file", hint="Point NETRC at a regular netrc file under 1 MiB, or remove what is at its path."
     )
 
 

@@ -169,7 +169,7 @@ def load(path: Path, *, named_by: str | None) -> Pypirc:
     try:
         data = files.read_config(
             path,
-            "The .pypirc file",
+            "the .pypirc file",
             hint=f"Point {named_by or 'the pypirc input (--pypirc)'} at a regular file under 1 MiB (or remove "
             "what is there).",
         )

@@ -109,13 +109,16 @@ def test_a_pipe_a_device_or_a_huge_file_is_refused_without_blocking(tmp_path: Pa
     """A netrc path naming a pipe would block for ever, /dev/zero would never end: each is a clear error."""
     fifo = tmp_path / "netrc-pipe"
     os.mkfifo(fifo)
-    with pytest.raises(ConfigError, match=r"The netrc file .*netrc-pipe is a named pipe \(FIFO\), not a regular file"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Refusing to read the netrc file .*netrc-pipe: it is a named pipe \(FIFO\), not a regular file",
+    ):
         read(fifo)
-    with pytest.raises(ConfigError, match=r"/dev/zero is a character device, not a regular file"):
+    with pytest.raises(ConfigError, match=r"/dev/zero: it is a character device, not a regular file"):
         read(Path("/dev/zero"))
     big = tmp_path / "netrc-big"
     big.write_bytes(b"machine h login u password p\n" + b"#" * (1024 * 1024))
-    with pytest.raises(ConfigError, match=r"is larger than 1 MiB, the most read from a configuration file") as info:
+    with pytest.raises(ConfigError, match=r"it is larger than 1 MiB, the most read from a configuration file") as info:
         read(big)
     assert "NETRC" in (info.value.hint or "")
     small = tmp_path / "netrc"
@@ -131,5 +134,5 @@ def test_cli_netrc_pointing_at_a_pipe_exits_2_at_once(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     run = run_cli(["--publish-url", "http://127.0.0.1:9/legacy/"], tmp_path, {"NETRC": str(fifo)}, timeout=20)
     assert run.returncode == 2, run.output
-    assert "is a named pipe (FIFO), not a regular file: it was not read" in run.stderr
+    assert "netrc-pipe: it is a named pipe (FIFO), not a regular file (reading it could block" in run.stderr
     assert "Point NETRC at a regular netrc file under 1 MiB" in run.stderr

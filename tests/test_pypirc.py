@@ -425,14 +425,17 @@ def test_ca_cert_and_client_cert_are_named_as_not_used(tmp_path: Path) -> None:
 def test_a_pipe_a_device_or_a_huge_pypirc_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.pypirc"
     os.mkfifo(fifo)
-    with pytest.raises(ConfigError, match=r"pipe.pypirc is a named pipe \(FIFO\), not a regular file") as info:
+    with pytest.raises(
+        ConfigError,
+        match=r"Refusing to read the .pypirc file .*pipe.pypirc: it is a named pipe \(FIFO\), not a regular file",
+    ) as info:
         pypirc.load(fifo, named_by="--pypirc")
     assert "Point --pypirc at a regular file under 1 MiB" in (info.value.hint or "")
-    with pytest.raises(ConfigError, match=r"/dev/zero is a character device"):
+    with pytest.raises(ConfigError, match=r"/dev/zero: it is a character device"):
         pypirc.load(Path("/dev/zero"), named_by="--pypirc")
     big = tmp_path / "big.pypirc"
     big.write_text("[pypi]\n" + "# padding\n" * 120_000)
-    with pytest.raises(ConfigError, match=r"big.pypirc is larger than 1 MiB"):
+    with pytest.raises(ConfigError, match=r"big.pypirc: it is larger than 1 MiB"):
         pypirc.load(big, named_by=None)
 
 
@@ -442,7 +445,7 @@ def test_cli_pypirc_pointing_at_a_pipe_exits_2_at_once(built_dists: Dists, tmp_p
     os.mkfifo(checkout / "ci.pypirc")
     run = run_cli(["--index", "corp", "--pypirc", "ci.pypirc"], checkout, timeout=20)
     assert run.returncode == 2, run.output
-    assert "ci.pypirc is a named pipe (FIFO), not a regular file: it was not read" in run.stderr
+    assert "ci.pypirc: it is a named pipe (FIFO), not a regular file" in run.stderr
 
 
 @pytest.mark.timeout(60)
@@ -451,5 +454,5 @@ def test_cli_pyproject_that_is_a_pipe_exits_2_at_once(built_dists: Dists, tmp_pa
     os.mkfifo(checkout / "pyproject.toml")
     run = run_cli(["--index", "corp"], checkout, timeout=20)
     assert run.returncode == 2, run.output
-    assert "pyproject.toml is a named pipe (FIFO), not a regular file: it was not read" in run.stderr
+    assert "Refusing to read the project file pyproject.toml: it is a named pipe (FIFO)" in run.stderr
     assert "Make pyproject.toml a regular TOML file under 1 MiB" in run.stderr

@@ -10,7 +10,7 @@ A 200 is a listing only when it looks like one, or it would be "absent" in disgu
 sign-on redirect, a proxy's notice) and defeat the rule above:
 
 - JSON (`application/vnd.pypi.simple.v1+json`, `application/json`): an object with a `files` list (PEP 691).
-  Entries without a string `filename` and `url` are skipped; hashes that are not strings are ignored.
+  Entries without a string `filename` and `url` are skipped.
 - HTML (`text/html`, `application/vnd.pypi.simple.v1+html`, `application/xhtml+xml`): no `<form>` and no password
   field, and at least one of: a PEP 629 `<meta name="pypi:repository-version">`, a link to a distribution file
   (.whl, .tar.gz, .zip, .egg ...), a title or heading "Links for ..." (PEP 503's, used by PyPI, pypiserver, devpi).
@@ -18,7 +18,12 @@ sign-on redirect, a proxy's notice) and defeat the rule above:
   bounds.LISTING_CAP (64 MiB). Redirects and read credentials follow reads.py: a listing that redirects to another
   origin is an error.
 
-A file the index lists without a hash is downloaded and hashed, reading at most as many bytes as the local file
+Pages are parsed into typed values by listing.py: a hash is kept only when it is a digest (hex of its algorithm's
+length); one that is not is named in a warning, never quoted, and not compared. HTML is read by simple_html.py in
+linear time. Parsing ends at the request's deadline (PUBLISHER_REQUEST_DEADLINE after the page arrived) or at the
+caller's `parse_by` (a confirmation's deadline): a page built to be slow is an error, never "absent".
+
+A file the index lists without a digest is downloaded and hashed, reading at most as many bytes as the local file
 has: one more and the contents differ, whatever follows.
 
 One listing per project per run, shared by the upload threads (a lock per project), refreshed on demand after

@@ -27,6 +27,7 @@ from publisher import report as render
 from publisher import safe
 from publisher.console import ActionsConsole, Console
 from publisher.errors import PublishError
+from publisher.github_limits import ANNOTATION_CAP, annotation
 from publisher.report import FileResult, Report
 from tests.support.workflow_commands import commands, shape
 
@@ -456,3 +457,21 @@ def test_the_templates_are_all_exercised() -> None:
     for template in TEMPLATES:
         out, summary = _printed(template, "::warning::x\nline")
         assert out or summary, template.__name__
+
+
+@pytest.mark.parametrize("echo", [str.lower, str.upper, str.swapcase])
+def test_a_secret_echoed_in_another_case_is_redacted(echo: Callable[[str], str]) -> None:
+    """The runner's mask is case-sensitive: a registry (or a listing) echoing the password lower-cased got past it."""
+    secret = "ABCDEF0123456789Sup3r"
+    safe.register_secret(secret)
+    assert safe.inline(f"invalid password {echo(secret)}!") == "invalid password ***!"
+
+
+def test_an_annotation_is_bounded_and_says_what_was_cut() -> None:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        ActionsConsole(environ={}).error("x" * 5_000_000, title="Upload failed")
+    line = out.getvalue()
+    assert len(line) < ANNOTATION_CAP + 200
+    assert f"({5_000_000 - ANNOTATION_CAP} more characters cut)" in line
+    assert annotation("short") == "short"

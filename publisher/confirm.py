@@ -85,6 +85,7 @@ FIRST_WAIT = 0.25
 MAX_WAIT = 5.0
 PROGRESS_EVERY = 10.0
 POLL_GRACE = 10.0  # a poll started just before the deadline may take this much longer to answer
+PARSE_GRACE = 2.0  # and its listing this much longer to be parsed (a real one: well under a second per MiB)
 
 Listed = Literal["identical", "different", "absent"]
 Action = Literal["poll task", "read listing"]
@@ -371,8 +372,10 @@ class _Confirmation:
         """The check URL's fresh verdict on the file; a listing that cannot be read ends the confirmation."""
         assert self.c.checker is not None
         try:
+            left = max(0.0, self.left())  # the page is parsed by the deadline too: a hostile one takes no longer
+            by = time.monotonic() + left + PARSE_GRACE
             return self.c.checker.compare(
-                self.a.dist, self.a.digests, self.console, fresh=True, within=max(0.0, self.left()) + POLL_GRACE
+                self.a.dist, self.a.digests, self.console, fresh=True, within=left + POLL_GRACE, parse_by=by
             )
         except (UploadError, httpx.TransportError) as exc:
             if cancel.requested():

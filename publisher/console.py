@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 from publisher import safe
+from publisher.github_limits import annotation, fit_summary
 
 
 class Console(Protocol):
@@ -104,6 +105,7 @@ class ActionsConsole:
         self.verbose = verbose
         self._environ = os.environ if environ is None else environ
         self._masked: set[str] = set()
+        self._summary_cut = False
 
     def mask(self, secret: str | None) -> None:
         for value in _mask_forms(secret):
@@ -121,13 +123,13 @@ class ActionsConsole:
             self._gha.debug(safe.defuse(message))
 
     def notice(self, message: str, title: str | None = None) -> None:
-        self._gha.notice(safe.defuse(message), title=title)
+        self._gha.notice(annotation(safe.defuse(message)), title=title)
 
     def warning(self, message: str, title: str | None = None) -> None:
-        self._gha.warning(safe.defuse(message), title=title)
+        self._gha.warning(annotation(safe.defuse(message)), title=title)
 
     def error(self, message: str, title: str | None = None) -> None:
-        self._gha.error(safe.defuse(message), title=title)
+        self._gha.error(annotation(safe.defuse(message)), title=title)
 
     @contextmanager
     def group(self, title: str) -> Iterator[None]:
@@ -139,8 +141,18 @@ class ActionsConsole:
             self._gha.set_output(name, value)
 
     def summary(self, markdown: str) -> None:
-        if self._environ.get("GITHUB_STEP_SUMMARY"):
-            self._gha.append_job_summary(markdown)
+        """Appended whole while the step's summary stays within SUMMARY_CAP; cut with a note (once) beyond it."""
+        path = self._environ.get("GITHUB_STEP_SUMMARY")
+        if not path or self._summary_cut:
+            return
+        try:
+            used = os.path.getsize(path)
+        except OSError:
+            used = 0
+        fitted = fit_summary(markdown, used)
+        self._summary_cut = fitted != markdown
+        if fitted is not None:
+            self._gha.append_job_summary(fitted)
 
 
 class _Call:

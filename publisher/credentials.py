@@ -175,7 +175,7 @@ def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | N
     """
     path = _netrc_path(chain.environ)
     try:
-        data = path.read_bytes()
+        data = netrcfile.read(path)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     except OSError as exc:

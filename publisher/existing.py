@@ -10,7 +10,7 @@ A 200 is a listing only when it looks like one, or it would be "absent" in disgu
 sign-on redirect, a proxy's notice) and defeat the rule above:
 
 - JSON (`application/vnd.pypi.simple.v1+json`, `application/json`): an object with a `files` list (PEP 691).
-  Entries without a string `filename` and `url` are skipped; hashes that are not strings are ignored.
+  Entries without a string `filename` and `url` are skipped.
 - HTML (`text/html`, `application/vnd.pypi.simple.v1+html`, `application/xhtml+xml`): no `<form>` and no password
   field, and at least one of: a PEP 629 `<meta name="pypi:repository-version">`, a link to a distribution file
   (.whl, .tar.gz, .zip, .egg ...), a title or heading "Links for ..." (PEP 503's, used by PyPI, pypiserver, devpi).
@@ -18,7 +18,12 @@ sign-on redirect, a proxy's notice) and defeat the rule above:
   bounds.LISTING_CAP (64 MiB). Redirects and read credentials follow reads.py: a listing that redirects to another
   origin is an error.
 
-A file the index lists without a hash is downloaded and hashed, reading at most as many bytes as the local file
+Pages are parsed into typed values by listing.py: a hash is kept only when it is a digest (hex of its algorithm's
+length); one that is not is named in a warning, never quoted, and not compared. HTML is read by simple_html.py in
+linear time. Parsing ends at the request's deadline (PUBLISHER_REQUEST_DEADLINE after the page arrived) or at the
+caller's `parse_by` (a confirmation's deadline): a page built to be slow is an error, never "absent".
+
+A file the index lists without a digest is downloaded and hashed, reading at most as many bytes as the local file
 has: one more and the contents differ, whatever follows.
 
 One listing per project per run, shared by the upload threads (a lock per project), refreshed on demand after
@@ -29,26 +34,27 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from html.parser import HTMLParser
 from typing import Literal
-from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from packaging.utils import canonicalize_name
 
 from publisher import bodies, reads, safe
 from publisher.answers import registry_message
-from publisher.bodies import body_limit, incomplete, loads, was_cut
-from publisher.bounds import LISTING_CAP, size_text
+from publisher.bodies import body_limit, incomplete, was_cut
+from publisher.bounds import DEFAULT_DEADLINE, LISTING_CAP, deadline_from, size_text
 from publisher.console import Console
 from publisher.credentials import Credentials, ReadAuth, read_auth
 from publisher.digests import Digests
 from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
 from publisher.index import Target
+from publisher.listing import HEX_LENGTHS, IndexFile, Listing, NotAListing, parse_html, parse_json
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe, hint_for
+from publisher.simple_html import TooSlow
 from publisher.urls import strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -57,8 +63,6 @@ ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+ht
 LISTING_HEADERS = {"Accept": ACCEPT, "Cache-Control": "no-cache"}
 _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
 _HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml")
-# What a link to a distribution ends with: wheels, sdists and the legacy binary formats PyPI still lists.
-DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar", ".egg", ".exe", ".msi")
 _HINT_SIMPLE_ROOT = "Point check-url (or the index's `url`) at the index's Simple API root, e.g. https://host/simple/."
 # When an index publishes no sha256: the strongest it does publish (PEP 503 allows any hashlib name); md5 last.
 _PREFERRED_HASHES = ("sha512", "sha3_512", "blake2b", "sha384", "sha3_384", "sha3_256", "sha224", "sha1", "md5")
@@ -66,20 +70,6 @@ _PREFERRED_HASHES = ("sha512", "sha3_512", "blake2b", "sha384", "sha3_384", "sha
 
 def project_url(check_url: str, name: str) -> str:
     return f"{strip_credentials(check_url).rstrip('/')}/{canonicalize_name(name)}/"
-
-
-@dataclass(frozen=True)
-class IndexFile:
-    filename: str
-    url: str
-    hashes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Listing:
-    project: str
-    url: str
-    files: dict[str, IndexFile]  # empty when the project does not exist
 
 
 Verdict = Literal["absent", "identical", "different"]
@@ -95,116 +85,12 @@ class Existing:
     our_digest: str = ""
 
 
-# ---- parsing (pure) ---------------------------------------------------------------------------------------------
+# ---- reading a page -------------------------------------------------------------------------------------------
 
 
-def _fragment_hashes(url: str) -> dict[str, str]:
-    algo, sep, value = urlsplit(url).fragment.partition("=")
-    return {algo.lower(): value.lower()} if sep and algo and value else {}
-
-
-class NotAListing(ValueError):
-    """A page that is not a Simple API project page; the message says what it is instead."""
-
-
-def parse_json(body: str | bytes, base_url: str) -> dict[str, IndexFile]:
-    """PEP 691: `files: [{filename, url, hashes: {sha256: ...}}]`; entries of other shapes are skipped."""
-    data = loads(body)
-    if data is None:
-        raise NotAListing("a JSON page that is not valid JSON (or nests too deep)")
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, list):
-        raise NotAListing("JSON without a `files` list, so not a PEP 691 project page")
-    found: dict[str, IndexFile] = {}
-    for entry in files:
-        if not isinstance(entry, dict):
-            continue
-        filename, url, hashes = entry.get("filename"), entry.get("url"), entry.get("hashes")
-        if not isinstance(filename, str) or not isinstance(url, str):
-            continue
-        pairs = hashes.items() if isinstance(hashes, dict) else ()
-        found[filename] = IndexFile(
-            filename, urljoin(base_url, url), {k.lower(): v.lower() for k, v in pairs if isinstance(v, str)}
-        )
-    return found
-
-
-class _Page(HTMLParser):
-    """What decides whether an HTML page is a project page: its anchors, PEP 629 meta tag, title and forms."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.anchors: list[tuple[str, str]] = []
-        self.repository_version = False
-        self.form = False
-        self.headings: list[str] = []
-        self._href: str | None = None
-        self._heading: list[str] | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "a":
-            self._href, self._text = values.get("href") or "", []
-        elif tag == "meta" and (values.get("name") or "").lower() == "pypi:repository-version":
-            self.repository_version = True
-        elif tag == "form" or (tag == "input" and (values.get("type") or "").lower() == "password"):
-            self.form = True
-        elif tag in ("title", "h1"):
-            self._heading = []
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-        if self._heading is not None and sum(map(len, self._heading)) < 1000:
-            self._heading.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.anchors.append((self._href, "".join(self._text).strip()))
-            self._href = None
-        elif tag in ("title", "h1") and self._heading is not None:
-            self.headings.append("".join(self._heading))
-            self._heading = None
-
-    def is_project_page(self, files: dict[str, IndexFile]) -> bool:
-        links_for = any("links for" in heading.lower() for heading in self.headings)
-        dists = any(name.lower().endswith(DIST_SUFFIXES) for name in files)
-        return self.repository_version or links_for or dists
-
-
-def _read_page(body: str) -> _Page:
-    page = _Page()
-    try:
-        page.feed(body)
-    except Exception as exc:  # html.parser raises AssertionError on some malformed declarations (`<![;`)
-        raise NotAListing(f"an HTML page html.parser cannot read ({type(exc).__name__})") from None
-    return page
-
-
-def parse_html(body: str, base_url: str) -> dict[str, IndexFile]:
-    """PEP 503: one anchor per file, the text is the file name, the hash is in the `#sha256=` fragment.
-
-    A page with a form (a login page) or without any sign of being a project page raises NotAListing.
-    """
-    page = _read_page(body)
-    if page.form:
-        raise NotAListing("an HTML page with a form or a password field (a login page?)")
-    found: dict[str, IndexFile] = {}
-    for href, text in page.anchors:
-        url = urljoin(base_url, href)
-        filename = text or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-        found[filename] = IndexFile(filename, url.split("#", 1)[0], _fragment_hashes(url))
-    if not page.is_project_page(found):
-        raise NotAListing(
-            "an HTML page that is not a PEP 503 project page (no link to a distribution file, no "
-            "pypi:repository-version meta tag, no 'Links for' title)"
-        )
-    return found
-
-
-def parse_listing(response: httpx.Response, project: str) -> Listing:
-    """The files of a 200 answer from the check URL, or UploadError saying why it is not a project page."""
+def parse_listing(response: httpx.Response, project: str, *, deadline: float | None = None) -> Listing:
+    """The files of a 200 answer from the check URL, or UploadError saying why it is not a project page (or could
+    not be parsed by `deadline`, a time.monotonic() value)."""
     base = str(response.url)
     shown = reads.shown(base)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -219,9 +105,9 @@ def parse_listing(response: httpx.Response, project: str) -> Listing:
         if problem is not None:
             raise NotAListing(f"a page that could not be read in full: {problem}")
         if content_type in _JSON_TYPES:
-            files = parse_json(response.content, base)
+            files = parse_json(response.content, base, deadline=deadline)
         elif content_type in _HTML_TYPES:
-            files = parse_html(response.text, base)
+            files = parse_html(response.text, base, deadline=deadline)
         else:
             raise NotAListing(f"Content-Type {safe.inline(content_type or '(none)', 100)}, not a Simple API page")
     except NotAListing as exc:
@@ -229,6 +115,14 @@ def parse_listing(response: httpx.Response, project: str) -> Listing:
             f"The check URL answered 200 for {project} at {shown}, but with {safe.inline(exc, 300)}. Not treating "
             "this as 'file absent'.",
             hint=_HINT_SIMPLE_ROOT,
+        ) from None
+    except TooSlow as exc:
+        raise UploadError(
+            f"The check URL's page {shown} for {project} could not be parsed in the time allowed: stopped "
+            f"{exc.done * 100 // max(exc.total, 1)}% into its {size_text(len(response.content))}. Not treating this "
+            "as 'file absent'.",
+            hint=_HINT_SIMPLE_ROOT + " A real project page is parsed in well under a second per MiB; raise "
+            "PUBLISHER_REQUEST_DEADLINE (or confirm-timeout, for a confirmation) only if this one really is.",
         ) from None
     return Listing(project, strip_credentials(base), files)
 
@@ -245,27 +139,45 @@ class Checker:
     auth: ReadAuth
     policy: RetryPolicy
     env_prefix: str | None = None
+    deadline: float = DEFAULT_DEADLINE  # seconds a request may take (PUBLISHER_REQUEST_DEADLINE); parsing, too
     _listings: dict[str, Listing] = field(default_factory=dict)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    _warned: set[tuple[str, str]] = field(default_factory=set)
 
     def _lock(self, project: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(project, threading.Lock())
 
-    def listing(self, name: str, console: Console, *, fresh: bool = False, within: float | None = None) -> Listing:
+    def listing(
+        self,
+        name: str,
+        console: Console,
+        *,
+        fresh: bool = False,
+        within: float | None = None,
+        parse_by: float | None = None,
+    ) -> Listing:
         """The project's files, fetched once per run (or again when `fresh`); `within`: seconds the read may take,
-        retries included (a confirmation's poll ends with its wait)."""
+        retries included (a confirmation's poll ends with its wait); `parse_by`: a time.monotonic() value by which
+        the page must be parsed (else at most `deadline` seconds after it arrived)."""
         project = canonicalize_name(name)
         with self._lock(project):
             if fresh or project not in self._listings:
-                self._listings[project] = self._fetch(project, console, within)
+                self._listings[project] = self._fetch(project, console, within, parse_by)
             return self._listings[project]
 
     def compare(
-        self, dist: Dist, digests: Digests, console: Console, *, fresh: bool = False, within: float | None = None
+        self,
+        dist: Dist,
+        digests: Digests,
+        console: Console,
+        *,
+        fresh: bool = False,
+        within: float | None = None,
+        parse_by: float | None = None,
     ) -> Existing:
-        listing = self.listing(dist.name, console, fresh=fresh, within=within)
+        listing = self.listing(dist.name, console, fresh=fresh, within=within, parse_by=parse_by)
         found = listing.files.get(dist.filename)
         if found is None:
             return Existing("absent", listing.url)
@@ -274,11 +186,14 @@ class Checker:
             larger = f"a file larger than the local one (more than {dist.size} bytes)"
             return Existing("different", listing.url, larger, f"{algo}:{ours}")
         verdict: Verdict = "identical" if theirs == ours else "different"
-        return Existing(verdict, listing.url, f"{algo}:{theirs}", f"{algo}:{ours}")
+        # theirs is hex of its algorithm's length (listing.IndexFile); redacted all the same, in case an index
+        # echoes a hex read password as a digest
+        return Existing(verdict, listing.url, f"{algo}:{safe.inline(theirs)}", f"{algo}:{ours}")
 
     def _digests(self, found: IndexFile, dist: Dist, digests: Digests, console: Console) -> tuple[str, str | None, str]:
         """(algorithm, theirs, ours) by the strongest hash the index publishes, else by downloading its file;
         theirs is None when the index's file is larger than ours."""
+        self._not_digests(found, console)
         if "sha256" in found.hashes:
             return "sha256", found.hashes["sha256"], digests.sha256
         for algo in _PREFERRED_HASHES:
@@ -286,6 +201,20 @@ class Checker:
                 with dist.path.open("rb") as file:
                     return algo, found.hashes[algo], hashlib.file_digest(file, algo).hexdigest()
         return "sha256", self._download_sha256(found, dist.size, console), digests.sha256
+
+    def _not_digests(self, found: IndexFile, console: Console) -> None:
+        """Say (once per file and algorithm) that the index lists a value that is not a digest; never quote it."""
+        for algo in found.not_digests:
+            with self._guard:
+                if (found.filename, algo) in self._warned:
+                    continue
+                self._warned.add((found.filename, algo))
+            console.warning(
+                f"The check URL lists {safe.exact(found.filename, 300)} with a {algo} that is not a {algo} digest "
+                f"(not {HEX_LENGTHS[algo]} hexadecimal digits); it was not used and is not shown. Comparing by "
+                "another hash or by downloading the file instead.",
+                title="Not a digest",
+            )
 
     def _download_sha256(self, found: IndexFile, size: int, console: Console) -> str | None:
         """The sha256 of the index's copy, read up to `size` bytes (the local file's); None when it has more."""
@@ -325,7 +254,9 @@ class Checker:
             )
         return digest.hexdigest()
 
-    def _fetch(self, project: str, console: Console, within: float | None = None) -> Listing:
+    def _fetch(
+        self, project: str, console: Console, within: float | None = None, parse_by: float | None = None
+    ) -> Listing:
         url = project_url(self.check_url, project)
         extensions = body_limit(LISTING_CAP) | (bodies.within(within) if within is not None else {})
         policy = self.policy if within is None else replace(self.policy, total_cap=min(self.policy.total_cap, within))
@@ -368,7 +299,8 @@ class Checker:
                 hint="Point check-url (or the index's `url`) at the index's Simple API root, e.g. "
                 "https://host/simple/, or leave skip-existing off.",
             )
-        return parse_listing(response, project)
+        parse_deadline = time.monotonic() + self.deadline
+        return parse_listing(response, project, deadline=parse_deadline if parse_by is None else parse_by)
 
     def _auth_hint(self) -> str:
         if self.env_prefix:
@@ -394,4 +326,4 @@ def make_checker(
     auth = read_auth(target.check_url, target, credentials, environ, allow_insecure_http)
     if auth.auth is not None:
         console.mask(auth.auth[1])
-    return Checker(client, target.check_url, auth, policy, target.env_prefix)
+    return Checker(client, target.check_url, auth, policy, target.env_prefix, deadline_from(environ))

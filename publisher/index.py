@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from publisher import safe
+from publisher import files, safe
 from publisher.errors import ConfigError, IndexResolutionError
 from publisher.settings import Settings
 from publisher.urls import (
@@ -156,7 +156,11 @@ def _inside(path: Path, workspace: Path | None) -> bool:
 
 def _read_toml(path: Path, workspace: Path | None) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = files.read_config(
+            path,
+            "the project file",
+            hint=f"Make {safe.exact(path.name)} a regular TOML file under 1 MiB (check what the path points at).",
+        ).decode("utf-8")
     except FileNotFoundError:
         raise _missing_file(path) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from publisher import files
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)("?)|(\S+)')
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
@@ -45,6 +48,13 @@ class _Token:
     quoted: bool
     line: int
     problem: str | None = None
+
+
+def read(path: Path) -> bytes:
+    """The file's bytes through files.read_config: a regular file of at most 1 MiB, or ConfigError."""
+    return files.read_config(
+        path, "the netrc file", hint="Point NETRC at a regular netrc file under 1 MiB, or remove what is at its path."
+    )
 
 
 def _unescape(text: str) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher import safe
+from publisher import files, safe
 from publisher.errors import ConfigError
 
 PYPI_REPOSITORY = "https://upload.pypi.org/legacy/"
@@ -167,7 +167,12 @@ def load(path: Path, *, named_by: str | None) -> Pypirc:
     home file may be absent."""
     shown = safe.exact(path)
     try:
-        data = path.read_bytes()
+        data = files.read_config(
+            path,
+            "the .pypirc file",
+            hint=f"Point {named_by or 'the pypirc input (--pypirc)'} at a regular file under 1 MiB (or remove "
+            "what is there).",
+        )
     except (FileNotFoundError, NotADirectoryError):
         if named_by is None:
             return Pypirc(path, False, parse("", shown))

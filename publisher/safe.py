@@ -5,9 +5,9 @@ Such text is hostile until it went through here. A registry that echoes our Auth
 name with a newline in it, an `/_/oidc/audience` answer of `\\n::warning::...`: none of them may add a line of
 their own to the log, start a workflow command, break a job-summary table row, or show a secret.
 
-- :func:`inline` -- outside text as one printable line: known secrets redacted first, then every control, line-
-  or paragraph-separator and bidirectional-override character written as a visible escape (`\\n`, `\\x1b`,
-  `\\u202e`), then cut to length. Redacting before cutting means no half of a secret survives the cut.
+- :func:`inline` -- outside text as one printable line: known secrets redacted first (in any case), then every
+  control, line- or paragraph-separator and bidirectional-override character written as a visible escape (`\\n`,
+  `\\x1b`, `\\u202e`), then cut to length. Redacting before cutting means no half of a secret survives the cut.
 - :func:`exact` -- a name (file, path, URL without userinfo) escaped the same way but not redacted: outputs and
   summaries carry exact names.
 - :func:`code` / :func:`cell` -- the same, as a Markdown code span (no HTML, link or image can render from it)
@@ -80,13 +80,16 @@ def forget_secrets() -> None:
 
 
 def redact(text: str) -> str:
-    """Every registered secret in `text` replaced by `***`, longest first, in one linear pass."""
+    """Every registered secret in `text`, in any case, replaced by `***`, longest first, in one linear pass."""
     global _pattern
     if not _secrets:
         return text
     with _secrets_lock:
         if _pattern is None:
-            _pattern = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
+            # In any case: a registry or a listing may echo a secret upper- or lower-cased, and the runner's own
+            # mask compares case-sensitively.
+            alternatives = "|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True))
+            _pattern = re.compile(alternatives, re.IGNORECASE)
         pattern = _pattern
     return pattern.sub(REDACTED, text)
 

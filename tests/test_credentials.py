@@ -419,14 +419,14 @@ def test_netrc_that_cannot_be_read_is_named_with_the_reason_only(
 ) -> None:
     netrc = tmp_path / "netrc"
     netrc.write_text("machine registry.example login n password S3cr3t\n")
-    real_read = Path.read_bytes
+    real_open = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self == netrc:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read(self)
+    def refusing_open(path: str | os.PathLike[str], flags: int, *args: int) -> int:
+        if Path(path) == netrc:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", refusing_open)
     with pytest.raises(ConfigError) as info:
         _resolve({"NETRC": str(netrc)})
     assert info.value.message == f"Cannot read {netrc}: Permission denied."

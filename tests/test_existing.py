@@ -16,9 +16,11 @@ from publisher.credentials import Credentials, ReadAuth, read_auth
 from publisher.digests import file_digests
 from publisher.dists import Dist
 from publisher.errors import AuthenticationError
-from publisher.existing import Checker, IndexFile, parse_html, parse_json, project_url
+from publisher.existing import Checker, project_url
 from publisher.index import Target
+from publisher.listing import HEX_LENGTHS, IndexFile, parse_html, parse_json, read_hashes
 from publisher.retry import RetryPolicy
+from publisher.simple_html import TooSlow, scan
 from tests.fakes import FakeServer, Request, Response
 
 WHEEL = "demo_pkg-1.0.0-py3-none-any.whl"
@@ -33,25 +35,25 @@ def test_project_url_normalises_and_drops_credentials() -> None:
 def test_parse_json_resolves_urls_and_lowercases_hashes() -> None:
     body = (
         '{"meta": {"api-version": "1.1"}, "name": "demo-pkg", "files": ['
-        f'{{"filename": "{WHEEL}", "url": "../../packages/{WHEEL}", "hashes": {{"SHA256": "ABC"}}}},'
+        f'{{"filename": "{WHEEL}", "url": "../../packages/{WHEEL}", "hashes": {{"SHA256": "{"AB" * 32}"}}}},'
         '{"filename": "demo_pkg-1.0.0.tar.gz", "url": "https://files.example/x.tar.gz", "hashes": {}},'
         '{"url": "no-filename-is-ignored"}]}'
     )
     files = parse_json(body, "https://host/simple/demo-pkg/")
     assert set(files) == {WHEEL, "demo_pkg-1.0.0.tar.gz"}
     assert files[WHEEL].url == f"https://host/packages/{WHEEL}"
-    assert files[WHEEL].hashes == {"sha256": "abc"}
+    assert files[WHEEL].hashes == {"sha256": "ab" * 32}
     assert files["demo_pkg-1.0.0.tar.gz"].hashes == {}
 
 
 def test_parse_html_reads_anchor_text_and_fragment_hash() -> None:
     body = f"""<!DOCTYPE html><html><body><h1>Links for demo-pkg</h1>
-    <a href="/packages/{WHEEL}#sha256=DEADBEEF" data-requires-python="&gt;=3.9">{WHEEL}</a><br>
+    <a href="/packages/{WHEEL}#sha256={"DEADBEEF" * 8}" data-requires-python="&gt;=3.9">{WHEEL}</a><br>
     <a href="../../packages/demo_pkg-1.0.0.tar.gz"></a>
     </body></html>"""
     files = parse_html(body, "http://127.0.0.1:1/simple/demo-pkg/")
     assert files[WHEEL].url == f"http://127.0.0.1:1/packages/{WHEEL}"
-    assert files[WHEEL].hashes == {"sha256": "deadbeef"}
+    assert files[WHEEL].hashes == {"sha256": "deadbeef" * 8}
     assert files["demo_pkg-1.0.0.tar.gz"].hashes == {}  # name taken from the URL when the anchor has no text
 
 
@@ -170,3 +172,113 @@ def test_upload_credentials_are_lent_to_the_same_host_only() -> None:
     assert read_auth("https://up.example/simple/", target, creds, {}).auth == ("alice", "s3cret")
     assert read_auth("https://read.example/simple/", target, creds, {}).auth is None
     assert read_auth("http://read.example/simple/", target, creds, {}).auth is None  # never over plain http
+
+
+# -- a listing's hashes are typed: a digest is hex of its algorithm's length, nothing else is kept ------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\x1b[31m" + "0" * 60,  # escapes
+        "0" * 32 + "\n" + "0" * 31,  # a newline
+        "\u202e" + "0" * 63,  # a right-to-left override
+        "f" * 5_000_000,  # 5 MB
+        "0" * 63,  # one digit short
+        "0" * 65,  # one too many
+        "g" * 64,  # not hex
+        "s3cret-read-password",
+        "",
+        5,
+        None,
+    ],
+    ids=["ansi", "newline", "rlo", "5MB", "short", "long", "not-hex", "password", "empty", "number", "null"],
+)
+def test_a_value_that_is_not_a_digest_is_named_not_kept(value: object) -> None:
+    digests, not_digests = read_hashes([("SHA256", value), ("md5", "A" * 32), ("whirlpool", "x")])
+    assert digests == {"md5": "a" * 32}  # kept in lower case
+    assert not_digests == ("sha256",)  # an unknown algorithm is dropped, not named
+    with pytest.raises(ValueError, match="digests only"):
+        IndexFile(WHEEL, "/x", {"sha256": str(value)})
+
+
+def test_hex_lengths_are_hashlibs() -> None:
+    assert (HEX_LENGTHS["sha256"], HEX_LENGTHS["sha512"], HEX_LENGTHS["md5"]) == (64, 128, 32)
+    assert all(len(hashlib.new(name, b"").hexdigest()) == length for name, length in HEX_LENGTHS.items())
+
+
+class Recording(TerminalConsole):
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[str] = []
+
+    def warning(self, message: str, title: str | None = None) -> None:
+        self.warnings.append(message)
+
+
+def test_not_a_digest_is_said_once_and_the_file_is_compared_by_its_bytes(client: httpx.Client, dist: Dist) -> None:
+    with SimpleIndex("sha256=\x1b[2J" + "A" * 62) as index:
+        checker = Checker(client, f"{index.url}/simple/", ReadAuth(None, "none"), RetryPolicy(retries=0))
+        console = Recording()
+        first = checker.compare(dist, file_digests(dist.path), console, fresh=True)
+        again = checker.compare(dist, file_digests(dist.path), console, fresh=True)
+    assert first.verdict == again.verdict == "identical"
+    assert console.warnings == [
+        f"The check URL lists {WHEEL} with a sha256 that is not a sha256 digest (not 64 hexadecimal digits); it was "
+        "not used and is not shown. Comparing by another hash or by downloading the file instead."
+    ]
+    assert [r.path for r in index.requests].count(f"/files/{WHEEL}") == 2
+
+
+# -- HTML pages: a linear scanner that reads real pages as html.parser does, under a deadline ------------------------
+
+PAGES = [
+    f'<!DOCTYPE html><html><head><meta name="pypi:repository-version" content="1.1"><title>Links for demo</title>'
+    f'</head><body><h1>Links for demo</h1><a href="/f/{WHEEL}#sha256={"a" * 64}" data-dist-info-metadata="sha256='
+    f'{"b" * 64}">{WHEEL}</a><br/><a href=\'../x.tar.gz\' >x &amp; y.tar.gz</a>\n<!-- <a href="/no">no</a> -->'
+    '<script>var s = "<a href=/no>no</a>";</script><A HREF="/caps.zip">Caps.zip</A></body></html>',
+    '<html><body><form action="/login"><input type="password" name="p"></form></body></html>',
+    "<a href=/unquoted.whl>unquoted.whl</a><a title='it''s'>t</a><a href=\"/q>uoted.whl\">q.whl</a>",
+]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_scanner_reads_pages_as_html_parser_does(page: str) -> None:
+    from html.parser import HTMLParser
+
+    class Reference(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchors: list[tuple[str, str]] = []
+            self.form = self.meta = False
+            self.href: str | None = None
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = dict(attrs)
+            if tag == "a":
+                self.href, self.text = values.get("href") or "", []
+            self.meta |= tag == "meta" and values.get("name") == "pypi:repository-version"
+            self.form |= tag == "form" or (tag == "input" and values.get("type") == "password")
+
+        def handle_data(self, data: str) -> None:
+            if self.href is not None:
+                self.text.append(data)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "a" and self.href is not None:
+                self.anchors.append((self.href, "".join(self.text).strip()))
+                self.href = None
+
+    reference = Reference()
+    reference.feed(page)
+    scanned = scan(page)
+    assert scanned.anchors == reference.anchors
+    assert (scanned.form, scanned.repository_version) == (reference.form, reference.meta)
+
+
+def test_the_scanner_stops_at_its_deadline() -> None:
+    ticks = iter(range(1_000_000))
+    with pytest.raises(TooSlow) as info:
+        scan("<a>" * 100_000, deadline=2.5, clock=lambda: float(next(ticks)))
+    assert 0 < info.value.done < info.value.total == 300_000

@@ -3,9 +3,15 @@ entry costs (that entry only, named by its line, its text never repeated)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from publisher.netrcfile import Entry, lookup, parse
+from publisher.errors import ConfigError
+from publisher.netrcfile import Entry, lookup, parse, read
+from tests.support.builders import build_wheel
+from tests.support.runner import run_cli
 
 
 def found(text: str, host: str, username: str | None = None) -> tuple[str | None, str | None] | None:
@@ -96,3 +102,37 @@ def test_a_later_good_entry_for_our_host_is_still_used() -> None:
 def test_entries_keep_file_order_and_lines() -> None:
     entries = parse("machine a login x password y\n\ndefault login d password e\n")
     assert entries == [Entry("a", 1, "x", "y"), Entry(None, 3, "d", "e")]
+
+
+@pytest.mark.timeout(30)
+def test_a_pipe_a_device_or_a_huge_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A netrc path naming a pipe would block for ever, /dev/zero would never end: each is a clear error."""
+    fifo = tmp_path / "netrc-pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(
+        ConfigError,
+        match=r"Refusing to read the netrc file .*netrc-pipe: it is a named pipe \(FIFO\), not a regular file",
+    ):
+        read(fifo)
+    with pytest.raises(ConfigError, match=r"/dev/zero: it is a character device, not a regular file"):
+        read(Path("/dev/zero"))
+    big = tmp_path / "netrc-big"
+    big.write_bytes(b"machine h login u password p\n" + b"#" * (1024 * 1024))
+    with pytest.raises(ConfigError, match=r"it is larger than 1 MiB, the most read from a configuration file") as info:
+        read(big)
+    assert "NETRC" in (info.value.hint or "")
+    small = tmp_path / "netrc"
+    small.write_text("machine h login u password p\n")
+    assert read(small) == b"machine h login u password p\n"
+
+
+@pytest.mark.timeout(60)
+def test_cli_netrc_pointing_at_a_pipe_exits_2_at_once(tmp_path: Path) -> None:
+    (tmp_path / "dist").mkdir()
+    build_wheel(tmp_path / "dist", "demo-pkg", "1.0.0")
+    fifo = tmp_path / "netrc-pipe"
+    os.mkfifo(fifo)
+    run = run_cli(["--publish-url", "http://127.0.0.1:9/legacy/"], tmp_path, {"NETRC": str(fifo)}, timeout=20)
+    assert run.returncode == 2, run.output
+    assert "netrc-pipe: it is a named pipe (FIFO), not a regular file (reading it could block" in run.stderr
+    assert "Point NETRC at a regular netrc file under 1 MiB" in run.stderr

@@ -27,6 +27,7 @@ from publisher import report as render
 from publisher import safe
 from publisher.console import ActionsConsole, Console
 from publisher.errors import PublishError
+from publisher.github_limits import ANNOTATION_CAP, annotation
 from publisher.report import FileResult, Report
 from tests.support.workflow_commands import commands, shape
 
@@ -472,3 +473,19 @@ def test_a_short_secret_is_neither_masked_nor_redacted() -> None:
     assert safe.inline("said S3cret-8") == "said ***"
     masks = [line for line in out.getvalue().splitlines() if re.match(r"::add-mask ?::", line)]
     assert [line.rsplit("::", 1)[1] for line in masks] == ["S3cret-8"]
+@pytest.mark.parametrize("echo", [str.lower, str.upper, str.swapcase])
+def test_a_secret_echoed_in_another_case_is_redacted(echo: Callable[[str], str]) -> None:
+    """The runner's mask is case-sensitive: a registry (or a listing) echoing the password lower-cased got past it."""
+    secret = "ABCDEF0123456789Sup3r"
+    safe.register_secret(secret)
+    assert safe.inline(f"invalid password {echo(secret)}!") == "invalid password ***!"
+
+
+def test_an_annotation_is_bounded_and_says_what_was_cut() -> None:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        ActionsConsole(environ={}).error("x" * 5_000_000, title="Upload failed")
+    line = out.getvalue()
+    assert len(line) < ANNOTATION_CAP + 200
+    assert f"({5_000_000 - ANNOTATION_CAP} more characters cut)" in line
+    assert annotation("short") == "short"

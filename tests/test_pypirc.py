@@ -4,6 +4,7 @@ masked, never quoted; the CLI and the action against a real pypiserver."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -418,3 +419,40 @@ def test_ca_cert_and_client_cert_are_named_as_not_used(tmp_path: Path) -> None:
     assert any(line.startswith("`ca_cert` in ") and "SSL_CERT_FILE" in line for line in console.lines)
     assert any(line.startswith("`client_cert` in ") and "not supported" in line for line in console.lines)
     assert not any("/etc/" in line for line in console.lines)  # the values are not quoted
+
+
+@pytest.mark.timeout(30)
+def test_a_pipe_a_device_or_a_huge_pypirc_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.pypirc"
+    os.mkfifo(fifo)
+    with pytest.raises(
+        ConfigError,
+        match=r"Refusing to read the .pypirc file .*pipe.pypirc: it is a named pipe \(FIFO\), not a regular file",
+    ) as info:
+        pypirc.load(fifo, named_by="--pypirc")
+    assert "Point --pypirc at a regular file under 1 MiB" in (info.value.hint or "")
+    with pytest.raises(ConfigError, match=r"/dev/zero: it is a character device"):
+        pypirc.load(Path("/dev/zero"), named_by="--pypirc")
+    big = tmp_path / "big.pypirc"
+    big.write_text("[pypi]\n" + "# padding\n" * 120_000)
+    with pytest.raises(ConfigError, match=r"big.pypirc: it is larger than 1 MiB"):
+        pypirc.load(big, named_by=None)
+
+
+@pytest.mark.timeout(60)
+def test_cli_pypirc_pointing_at_a_pipe_exits_2_at_once(built_dists: Dists, tmp_path: Path) -> None:
+    checkout = _twine_checkout(tmp_path, built_dists)
+    os.mkfifo(checkout / "ci.pypirc")
+    run = run_cli(["--index", "corp", "--pypirc", "ci.pypirc"], checkout, timeout=20)
+    assert run.returncode == 2, run.output
+    assert "ci.pypirc: it is a named pipe (FIFO), not a regular file" in run.stderr
+
+
+@pytest.mark.timeout(60)
+def test_cli_pyproject_that_is_a_pipe_exits_2_at_once(built_dists: Dists, tmp_path: Path) -> None:
+    checkout = _twine_checkout(tmp_path, built_dists)
+    os.mkfifo(checkout / "pyproject.toml")
+    run = run_cli(["--index", "corp"], checkout, timeout=20)
+    assert run.returncode == 2, run.output
+    assert "Refusing to read the project file pyproject.toml: it is a named pipe (FIFO)" in run.stderr
+    assert "Make pyproject.toml a regular TOML file under 1 MiB" in run.stderr

@@ -12,6 +12,7 @@ from packaging.metadata import InvalidMetadata, Metadata
 
 from publisher.dists import Dist
 from publisher.errors import DistError
+from publisher.settings import Settings
 
 RST = "text/x-rst"
 
@@ -38,7 +39,7 @@ def _rst_problem(dist: Dist) -> str | None:
     return None
 
 
-def check(dist: Dist) -> None:
+def check(dist: Dist, settings: Settings) -> None:
     """Raise a DistError (exit 2) listing every problem found in this dist's metadata."""
     problems = _metadata_problems(dist)
     rst = _rst_problem(dist)
@@ -47,6 +48,6 @@ def check(dist: Dist) -> None:
     if problems:
         raise DistError(
             f"{dist.path}: invalid metadata:\n  - " + "\n  - ".join(problems),
-            hint="Fix the project metadata (pyproject.toml [project]) and rebuild; set `verify-metadata: false` "
-            "(--no-verify-metadata) to upload anyway.",
+            hint="Fix the project metadata (pyproject.toml [project]) and rebuild; "
+            f"{settings.set_to('verify-metadata', False)} to upload anyway.",
         )

@@ -49,6 +49,7 @@ from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
 from publisher.index import Target
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe
+from publisher.settings import label, set_to
 from publisher.urls import strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -59,7 +60,15 @@ _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
 _HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml")
 # What a link to a distribution ends with: wheels, sdists and the legacy binary formats PyPI still lists.
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar", ".egg", ".exe", ".msi")
-_HINT_SIMPLE_ROOT = "Point check-url (or the index's `url`) at the index's Simple API root, e.g. https://host/simple/."
+
+
+def _simple_root_hint(front_end: str) -> str:
+    return (
+        f"Point the index's `url` (or {label('check-url', front_end)}) at the index's Simple API root, e.g. "
+        "https://host/simple/."
+    )
+
+
 # When an index publishes no sha256: the strongest it does publish (PEP 503 allows any hashlib name); md5 last.
 _PREFERRED_HASHES = ("sha512", "sha3_512", "blake2b", "sha384", "sha3_384", "sha3_256", "sha224", "sha1", "md5")
 
@@ -203,8 +212,9 @@ def parse_html(body: str, base_url: str) -> dict[str, IndexFile]:
     return found
 
 
-def parse_listing(response: httpx.Response, project: str) -> Listing:
-    """The files of a 200 answer from the check URL, or UploadError saying why it is not a project page."""
+def parse_listing(response: httpx.Response, project: str, *, front_end: str) -> Listing:
+    """The files of a 200 answer from the check URL, or UploadError saying why it is not a project page
+    (`front_end` spells the settings its hints name)."""
     base = str(response.url)
     shown = reads.shown(base)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -212,7 +222,8 @@ def parse_listing(response: httpx.Response, project: str) -> Listing:
         raise UploadError(
             f"The check URL's page {shown} for {project} is larger than {size_text(LISTING_CAP)}, the most read "
             "from a Simple API page; it was not read further.",
-            hint=_HINT_SIMPLE_ROOT + " If this really is the project's page, turn skip-existing off.",
+            hint=f"{_simple_root_hint(front_end)} If this really is the project's page, "
+            f"{set_to('skip-existing', False, front_end)}.",
         )
     problem = incomplete(response)
     try:
@@ -228,7 +239,7 @@ def parse_listing(response: httpx.Response, project: str) -> Listing:
         raise UploadError(
             f"The check URL answered 200 for {project} at {shown}, but with {safe.inline(exc, 300)}. Not treating "
             "this as 'file absent'.",
-            hint=_HINT_SIMPLE_ROOT,
+            hint=_simple_root_hint(front_end),
         ) from None
     return Listing(project, strip_credentials(base), files)
 
@@ -245,6 +256,7 @@ class Checker:
     auth: ReadAuth
     policy: RetryPolicy
     env_prefix: str | None = None
+    front_end: str = "action"  # how hints spell the settings they name (settings.label / set_to)
     _listings: dict[str, Listing] = field(default_factory=dict)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -295,7 +307,9 @@ class Checker:
         try:
             # Credentials go only to their own origin, checked at every hop: a listing may point at a CDN.
             limit = body_limit(size, expected=True)  # the deadline allows for receiving the local file's size
-            response = reads.get(self.client, found.url, self.auth, what=what, extensions=limit, stream=True)
+            response = reads.get(
+                self.client, found.url, self.auth, what=what, extensions=limit, stream=True, front_end=self.front_end
+            )
             try:
                 if response.status_code != 200:
                     response.read()  # for the registry's words; bounded like the file
@@ -339,6 +353,7 @@ class Checker:
                 headers=LISTING_HEADERS,
                 extensions=extensions,
                 same_origin_only=True,
+                front_end=self.front_end,
             )
 
         final: Final[None] = call_with_retries(send, policy, console, f"Checking {url}")
@@ -347,7 +362,8 @@ class Checker:
             raise UploadError(
                 f"Could not check {url} for existing files after {final.attempts} attempt(s): "
                 f"{safe.inline(describe(final.error), 500)}",
-                hint="Check that the check URL (the index's `url`, or check-url) is reachable from this runner.",
+                hint=f"Check that the check URL (the index's `url`, or {label('check-url', self.front_end)}) is "
+                "reachable from this runner.",
             )
         response = final.response
         status = response.status_code
@@ -365,18 +381,18 @@ class Checker:
                 f"{status} from the check URL {url} looking for existing files of {project}"
                 f"{' after ' + str(final.attempts) + ' attempts' if final.attempts > 1 else ''}: "
                 f"{registry_message(response, 300)}",
-                hint="Point check-url (or the index's `url`) at the index's Simple API root, e.g. "
-                "https://host/simple/, or leave skip-existing off.",
+                hint=f"{_simple_root_hint(self.front_end)} Or {set_to('skip-existing', False, self.front_end)}.",
             )
-        return parse_listing(response, project)
+        return parse_listing(response, project, front_end=self.front_end)
 
     def _auth_hint(self) -> str:
+        check_url, off = label("check-url", self.front_end), set_to("skip-existing", False, self.front_end)
         if self.env_prefix:
             return (
                 f"Give the check URL read credentials: set {self.env_prefix}_USERNAME and {self.env_prefix}_PASSWORD "
-                "(as for installing from the index), or put user:pass@ in check-url; or turn skip-existing off."
+                f"(as for installing from the index), or put user:pass@ in {check_url}; or {off}."
             )
-        return "Give the check URL read credentials (user:pass@ in check-url), or turn skip-existing off."
+        return f"Give the check URL read credentials (user:pass@ in {check_url}), or {off}."
 
 
 def make_checker(
@@ -388,10 +404,11 @@ def make_checker(
     allow_insecure_http: bool,
     environ: Mapping[str, str],
     console: Console,
+    front_end: str,
 ) -> Checker:
     """The run's Checker for the target's check URL, its read password masked before anything can print it."""
     assert target.check_url is not None
     auth = read_auth(target.check_url, target, credentials, environ, allow_insecure_http)
     if auth.auth is not None:
         console.mask(auth.auth[1])
-    return Checker(client, target.check_url, auth, policy, target.env_prefix)
+    return Checker(client, target.check_url, auth, policy, target.env_prefix, front_end)

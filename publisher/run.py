@@ -19,6 +19,7 @@ from publisher.check import check
 from publisher.confirm import Accepted
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
+from publisher.declared import note_declared_indexes
 from publisher.dists import Dist, collect
 from publisher.errors import ConfigError, NotPublishedError, PublishError
 from publisher.index import Target, resolve_target
@@ -69,7 +70,8 @@ def _refuse_verify_without_check_url(settings: Settings, target: Target) -> None
             f"{settings.turned_on('verify-published')} needs a check URL (the index's Simple API) to confirm uploads "
             f"on, and none is set for {target.display_url}.",
             hint=f"Set {settings.label('check-url')} to the index's Simple API (e.g. https://host/simple/), or use "
-            f"{settings.label('index')} with an index whose `url` is its Simple API; or turn verify-published off.",
+            f"{settings.label('index')} with an index whose `url` is its Simple API; or "
+            f"{settings.set_to('verify-published', False)}.",
         )
 
 
@@ -79,12 +81,13 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     target = resolve_target(settings, environ, console)  # a .pypirc password is masked as it is read
     mask_urls((target.publish_url, target.check_url), console)  # the index's URLs, from pyproject.toml or uv.toml
     report.publish_url, report.index_name = target.display_url, target.index_name
+    note_declared_indexes(settings, target, console)  # no index named: say so when the project declares one
     _refuse_verify_without_check_url(settings, target)
 
     dists = collect(settings, console)
     if settings.verify_metadata:
         for dist in dists:
-            check(dist)
+            check(dist, settings)
 
     # Through the router: a trusted-publishing token renewed by an upload worker logs into that worker's buffer.
     router = ThreadConsole(console)  # the client's request log follows each upload into its worker's buffer too
@@ -121,7 +124,7 @@ def upload_all(session: Session, dists: list[Dist], console: Console, report: Re
         outcomes = _upload_batch(session, batch, console)
         cancelled = cancel.requested()
         for dist, outcome in zip(batch, outcomes, strict=True):
-            report.results.append(_result(dist, outcome, cancelled))
+            report.results.append(_result(dist, outcome, cancelled, session.settings))
         error = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if error is not None or cancelled:
             report.results += [_unfinished(d, None) for later in batches[number + 1 :] for d in later]
@@ -130,18 +133,20 @@ def upload_all(session: Session, dists: list[Dist], console: Console, report: Re
             raise error
 
 
-def _result(dist: Dist, outcome: _Outcome, cancelled: bool) -> FileResult:
+def _result(dist: Dist, outcome: _Outcome, cancelled: bool, settings: Settings) -> FileResult:
     if isinstance(outcome, FileResult):
         return outcome
     if isinstance(outcome, NotPublishedError):  # accepted, not stored / not confirmed: its own status
         return FileResult(dist.filename, dist.size, outcome.sha256, cast(Status, outcome.status), outcome.detail)
-    return _unfinished(dist, outcome, cancelled)
+    return _unfinished(dist, outcome, settings if cancelled else None)
 
 
-def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False) -> FileResult:
+def _unfinished(dist: Dist, error: BaseException | None, cancelled: Settings | None = None) -> FileResult:
+    """`cancelled`: the run's settings when a cancellation cut the upload (its detail names skip-existing)."""
     if error is None:
         return FileResult(dist.filename, dist.size, "", "not uploaded")
-    detail = "aborted by the cancellation; it may have been stored (re-run with skip-existing)" if cancelled else ""
+    rerun = f"re-run with {cancelled.turned_on('skip-existing')}" if cancelled else ""
+    detail = f"aborted by the cancellation; it may have been stored ({rerun})" if cancelled else ""
     return FileResult(dist.filename, dist.size, "", "failed", detail)
 
 
@@ -294,7 +299,9 @@ def finish(report: Report, console: Console) -> bool:
 def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
     """Run and translate the outcome into the exit status contract (0 ok, 1 upload/auth failed, 2 bad input)."""
     report = Report(publish_url=display(settings.publish_url or ""), dry_run=settings.dry_run)
-    with cancel.signals_handled(abort_all, environ):  # cuts the uploads in flight once the grace is over
+    with cancel.signals_handled(
+        abort_all, environ, settings.front_end
+    ):  # cuts the uploads in flight once the grace is over
         code = _run(settings, environ, console, report)
         if not finish(report, console) and code == 0:
             code = 1

@@ -201,6 +201,7 @@ def oidc_answers(console: Console, value: str) -> None:
     """The audience, GitHub's answer and the mint-token refusal, each in the index's (or GitHub's) own words."""
     from publisher.identity import IdToken
     from publisher.retry import RetryPolicy
+    from publisher.settings import Settings
     from publisher.trusted_publishing import Minting
 
     class Canned(Minting):
@@ -219,7 +220,8 @@ def oidc_answers(console: Console, value: str) -> None:
         _response(422, json.dumps({"message": value, "errors": [{"code": value, "description": value}]})),
         _response(400, json.dumps({"errors": [{"code": "invalid-publisher", "description": value}] * 3})),
     ]
-    exchange = Canned(httpx.Client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0), {})
+    url, policy = "https://upload.example/legacy/", RetryPolicy(retries=0)
+    exchange = Canned(httpx.Client(), console, url, policy, {}, Settings())
     for response in bodies:
         exchange.canned = response
         try:
@@ -316,7 +318,7 @@ def check_url_pages(console: Console, value: str) -> None:
             request=httpx.Request("GET", "https://index.example/simple/x/"),
         )
         try:
-            parse_listing(response, "demo-pkg")
+            parse_listing(response, "demo-pkg", front_end="action")
             console.error("parsed")
         except PublishError as exc:
             console.error(str(exc), title=exc.title)

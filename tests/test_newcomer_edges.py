@@ -10,9 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from publisher.attestations import notice_shown
-from publisher.index import Target
-from publisher.settings import build_settings, set_to, written
 from tests.support.runner import run_action, run_cli
 from tests.support.servers import PypiServer
 
@@ -151,6 +148,8 @@ def test_the_action_names_inputs(workspace: Path) -> None:
 
 
 def test_spelling_of_settings() -> None:
+    from publisher.settings import set_to, written  # imported here: the end-to-end tests above also run on main
+
     assert written("keyring-provider", "disabled", "action") == "`keyring-provider: disabled`"
     assert written("keyring-provider", "disabled", "cli") == "--keyring-provider disabled"
     assert written("attestations", False, "cli") == "--no-attestations"
@@ -248,6 +247,10 @@ def test_asked_for_attestations_get_the_notice_with_what_to_do(pypiserver: PypiS
 
 
 def test_pypi_and_testpypi_always_get_the_notice() -> None:
+    from publisher.attestations import notice_shown
+    from publisher.index import Target
+    from publisher.settings import build_settings
+
     unset = build_settings({}, source="option")
     explicit = build_settings({"attestations": "true"}, source="option")
     for url in (PYPI, "https://test.pypi.org/legacy/"):

@@ -275,8 +275,8 @@ class _Confirmation:
                 raise
             raise self.fail(
                 NOT_CONFIRMED,
-                f"confirmation stopped by the cancellation; re-run with {self.c.label('skip-existing')} once the "
-                "registry has stored it",
+                "confirmation stopped by the cancellation; re-run skipping existing files once the registry has "
+                "stored it",
                 f"{self.name} was accepted ({self.a.answer}), but the cancellation stopped its confirmation.",
                 f"Re-run with {self.c.label('skip-existing')} once the registry has stored it: a file listed with "
                 "the same sha256 is skipped.",

@@ -124,7 +124,7 @@ def upload_all(session: Session, dists: list[Dist], console: Console, report: Re
         outcomes = _upload_batch(session, batch, console)
         cancelled = cancel.requested()
         for dist, outcome in zip(batch, outcomes, strict=True):
-            report.results.append(_result(dist, outcome, cancelled, session.settings))
+            report.results.append(_result(dist, outcome, cancelled))
         error = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if error is not None or cancelled:
             report.results += [_unfinished(d, None) for later in batches[number + 1 :] for d in later]
@@ -133,20 +133,21 @@ def upload_all(session: Session, dists: list[Dist], console: Console, report: Re
             raise error
 
 
-def _result(dist: Dist, outcome: _Outcome, cancelled: bool, settings: Settings) -> FileResult:
+def _result(dist: Dist, outcome: _Outcome, cancelled: bool) -> FileResult:
     if isinstance(outcome, FileResult):
         return outcome
     if isinstance(outcome, NotPublishedError):  # accepted, not stored / not confirmed: its own status
         return FileResult(dist.filename, dist.size, outcome.sha256, cast(Status, outcome.status), outcome.detail)
-    return _unfinished(dist, outcome, settings if cancelled else None)
+    return _unfinished(dist, outcome, cancelled)
 
 
-def _unfinished(dist: Dist, error: BaseException | None, cancelled: Settings | None = None) -> FileResult:
-    """`cancelled`: the run's settings when a cancellation cut the upload (its detail names skip-existing)."""
+def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False) -> FileResult:
+    """A detail is a table cell: it names no setting (the error's hint does, in the front end's words)."""
     if error is None:
         return FileResult(dist.filename, dist.size, "", "not uploaded")
-    rerun = f"re-run with {cancelled.turned_on('skip-existing')}" if cancelled else ""
-    detail = f"aborted by the cancellation; it may have been stored ({rerun})" if cancelled else ""
+    detail = (
+        "aborted by the cancellation; it may have been stored (re-run skipping existing files)" if cancelled else ""
+    )
     return FileResult(dist.filename, dist.size, "", "failed", detail)
 
 

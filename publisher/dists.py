@@ -26,7 +26,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field, ValidationError
 
-from publisher import safe
+from publisher import hints, safe
 from publisher.console import Console
 from publisher.errors import ConfigError, DistError
 from publisher.settings import Settings
@@ -89,8 +89,7 @@ def _expand(settings: Settings) -> list[Path]:
     if not directory.is_dir():
         raise ConfigError(
             f"Packages directory {_shown(directory)} does not exist.",
-            hint=f"Build the distributions first (`uv build` or `python -m build`), or point "
-            f"{settings.labels('packages-dir')} at the folder that holds them.",
+            hint=hints.no_packages_dir(settings),
         )
     return _directory_entries(directory)
 
@@ -385,26 +384,13 @@ def _attestation_error(path: Path, problem: str) -> DistError:
     )
 
 
-def _no_dists_hint(settings: Settings) -> str:
-    """A workflow builds in an earlier job and hands the dists over as an artifact; a command line names them."""
-    if settings.front_end == "action":
-        return (
-            "Build them first (`uv build` or `python -m build`) in the same job, or download the artifact that holds "
-            f"them, before this step; or point {settings.labels('packages-dir')} at the folder that holds them."
-        )
-    return (
-        "Build them first (`uv build` or `python -m build`), or name them: the files or their folder as arguments "
-        f"(`publish-dists --index NAME build/dist`), or {settings.labels('packages-dir')}."
-    )
-
-
 def collect(settings: Settings, console: Console) -> list[Dist]:
     """Every dist to upload, wheels first (as uv does), all validated before anything is sent."""
     paths = select(_expand(settings), console)
     if not paths:
         where = ", ".join(settings.files) if settings.files else str(settings.resolve(settings.packages_dir))
         raise ConfigError(
-            f"No distributions (.whl or .tar.gz) found in {_shown(where)}.", hint=_no_dists_hint(settings)
+            f"No distributions (.whl or .tar.gz) found in {_shown(where)}.", hint=hints.no_dists(settings)
         )
     dists = [load(path) for path in paths]
     return sorted(dists, key=lambda d: (d.filetype != "bdist_wheel", d.filename))

@@ -38,7 +38,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from packaging.utils import canonicalize_name
 
-from publisher import bodies, reads, safe
+from publisher import bodies, hints, reads, safe
 from publisher.answers import registry_message
 from publisher.bodies import body_limit, incomplete, loads, was_cut
 from publisher.bounds import LISTING_CAP, size_text
@@ -49,7 +49,6 @@ from publisher.dists import Dist
 from publisher.errors import AuthenticationError, UploadError
 from publisher.index import Target
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe
-from publisher.settings import label, set_to
 from publisher.urls import strip_credentials
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -60,13 +59,6 @@ _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
 _HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml")
 # What a link to a distribution ends with: wheels, sdists and the legacy binary formats PyPI still lists.
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar", ".egg", ".exe", ".msi")
-
-
-def _simple_root_hint(front_end: str) -> str:
-    return (
-        f"Point the index's `url` (or {label('check-url', front_end)}) at the index's Simple API root, e.g. "
-        "https://host/simple/."
-    )
 
 
 # When an index publishes no sha256: the strongest it does publish (PEP 503 allows any hashlib name); md5 last.
@@ -222,8 +214,8 @@ def parse_listing(response: httpx.Response, project: str, *, front_end: str) -> 
         raise UploadError(
             f"The check URL's page {shown} for {project} is larger than {size_text(LISTING_CAP)}, the most read "
             "from a Simple API page; it was not read further.",
-            hint=f"{_simple_root_hint(front_end)} If this really is the project's page, "
-            f"{set_to('skip-existing', False, front_end)}.",
+            hint=f"{hints.simple_root(front_end)} If this really is the project's page, "
+            f"{hints.skip_existing_off(front_end)}.",
         )
     problem = incomplete(response)
     try:
@@ -239,7 +231,7 @@ def parse_listing(response: httpx.Response, project: str, *, front_end: str) -> 
         raise UploadError(
             f"The check URL answered 200 for {project} at {shown}, but with {safe.inline(exc, 300)}. Not treating "
             "this as 'file absent'.",
-            hint=_simple_root_hint(front_end),
+            hint=hints.simple_root(front_end),
         ) from None
     return Listing(project, strip_credentials(base), files)
 
@@ -362,8 +354,7 @@ class Checker:
             raise UploadError(
                 f"Could not check {url} for existing files after {final.attempts} attempt(s): "
                 f"{safe.inline(describe(final.error), 500)}",
-                hint=f"Check that the check URL (the index's `url`, or {label('check-url', self.front_end)}) is "
-                "reachable from this runner.",
+                hint=hints.unreachable_check_url(self.front_end),
             )
         response = final.response
         status = response.status_code
@@ -381,18 +372,12 @@ class Checker:
                 f"{status} from the check URL {url} looking for existing files of {project}"
                 f"{' after ' + str(final.attempts) + ' attempts' if final.attempts > 1 else ''}: "
                 f"{registry_message(response, 300)}",
-                hint=f"{_simple_root_hint(self.front_end)} Or {set_to('skip-existing', False, self.front_end)}.",
+                hint=f"{hints.simple_root(self.front_end)} Or {hints.skip_existing_off(self.front_end)}.",
             )
         return parse_listing(response, project, front_end=self.front_end)
 
     def _auth_hint(self) -> str:
-        check_url, off = label("check-url", self.front_end), set_to("skip-existing", False, self.front_end)
-        if self.env_prefix:
-            return (
-                f"Give the check URL read credentials: set {self.env_prefix}_USERNAME and {self.env_prefix}_PASSWORD "
-                f"(as for installing from the index), or put user:pass@ in {check_url}; or {off}."
-            )
-        return f"Give the check URL read credentials (user:pass@ in {check_url}), or {off}."
+        return hints.read_credentials(self.env_prefix, self.front_end)
 
 
 def make_checker(

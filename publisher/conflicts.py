@@ -38,11 +38,16 @@ def refuse_token_with_login(settings: Settings, environ: Mapping[str, str]) -> N
     """A token and a username or password given together: which one was meant cannot be known."""
     tokens, logins = _token_sources(settings, environ), _login_sources(settings, environ)
     if tokens and logins:
+        variables = any(name.startswith("UV_PUBLISH_") for name in tokens + logins)
         raise ConfigError(
             f"A token ({' and '.join(tokens)}) cannot be combined with a username or password ({', '.join(logins)}).",
             hint=f"Give one: {settings.label('token')} alone for an API token (it is sent as `__token__`), or "
-            f"{settings.label('username')} and {settings.label('password')} without it. Unset the variables named "
-            "above that you did not mean to pass.",
+            f"{settings.label('username')} and {settings.label('password')} without it."
+            + (
+                " Unset the variable named above that you did not mean to pass (exported, or set in a job-wide `env:`?)."
+                if variables
+                else ""
+            ),
         )
 
 

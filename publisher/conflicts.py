@@ -44,7 +44,7 @@ def refuse_token_with_login(settings: Settings, environ: Mapping[str, str]) -> N
             hint=f"Give one: {settings.label('token')} alone for an API token (it is sent as `__token__`), or "
             f"{settings.label('username')} and {settings.label('password')} without it."
             + (
-                " Unset the variable named above that you did not mean to pass (exported, or set in a job-wide `env:`?)."
+                " Unset the variable named above that you did not mean to pass (exported, or in a job-wide `env:`?)."
                 if variables
                 else ""
             ),

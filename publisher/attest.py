@@ -44,6 +44,7 @@ from publisher.console import Console
 from publisher.errors import ConfigError, PublishError
 from publisher.exchange import decode_claims
 from publisher.retry import RetryPolicy, next_wait
+from publisher.settings import Settings
 
 sigstore_http.install()  # before any sigstore session or TUF updater exists: all of their HTTP is guarded
 
@@ -97,8 +98,9 @@ class Trust:
 PRODUCTION = ("https://fulcio.sigstore.dev", "https://rekor.sigstore.dev")
 
 
-def load_trust(environ: Mapping[str, str]) -> Trust:
+def load_trust(environ: Mapping[str, str], settings: Settings) -> Trust:
     """The trust config `PUBLISHER_SIGSTORE_TRUST_CONFIG` names, or the production instance's."""
+    sigstore_http.use_native_tls(settings.native_tls)
     raw_path = environ.get(TRUST_CONFIG_ENV, "").strip()
     if not raw_path:
         try:
@@ -111,7 +113,7 @@ def load_trust(environ: Mapping[str, str]) -> Trust:
             raise AttestationFailed(
                 f"Could not load Sigstore's production trust root (TUF): {_causes(exc)}",
                 hint="Check that the runner can reach tuf-repo-cdn.sigstore.dev (through HTTPS_PROXY if it needs "
-                f"one; raise {DEADLINE_ENV} for a slow link), or set attestations to false.",
+                f"one; raise {DEADLINE_ENV} for a slow link), or {settings.set_to('attestations', False)}.",
             ) from None
     path = Path(raw_path)
     try:
@@ -145,7 +147,7 @@ def _first_url(signing: object, key: str, default: str) -> str:
     return safe.exact(url, 200) if isinstance(url, str) else default
 
 
-def expected_identity(claims: Mapping[str, Any], environ: Mapping[str, str]) -> Expected:
+def expected_identity(claims: Mapping[str, Any], environ: Mapping[str, str], settings: Settings) -> Expected:
     """What Fulcio puts in this job's certificate, from the token it was given (GitHub or GitLab mapping), with the
     repository cross-checked against the job's own environment where the CI names it."""
     issuer = str(claims.get("iss", ""))
@@ -161,8 +163,8 @@ def expected_identity(claims: Mapping[str, Any], environ: Mapping[str, str]) -> 
     raise AttestationFailed(
         f"The identity token (issuer {safe.inline(issuer, 200)}) is neither GitHub Actions' nor GitLab CI's: no "
         "certificate identity to verify attestations against.",
-        hint="Attestations are made in GitHub Actions or GitLab CI jobs with trusted publishing; set attestations "
-        "to false elsewhere.",
+        hint="Attestations are made in GitHub Actions or GitLab CI jobs with trusted publishing; elsewhere, "
+        f"{settings.set_to('attestations', False)}.",
     )
 
 
@@ -243,6 +245,7 @@ def sign_all(
     console: Console,
     policy: RetryPolicy,
     deadline: float,
+    settings: Settings,
 ) -> list[Signed]:
     """Sign each (path, sha256) with one Fulcio certificate, and verify every attestation; AttestationFailed if any
     step fails, before anything is uploaded."""
@@ -253,7 +256,7 @@ def sign_all(
             f"The OIDC token for Sigstore is not usable: {safe.inline(exc, 300)}",
             hint="It must have the audience `sigstore` and be current; re-run the job.",
         ) from None
-    expected = expected_identity(decode_claims(id_token), environ)
+    expected = expected_identity(decode_claims(id_token), environ, settings)
     context = SigningContext.from_trust_config(trust.config)
     verifier = Verifier(trusted_root=trust.config.trusted_root)
     signed: list[Signed] = []
@@ -279,12 +282,13 @@ def sign_all(
         raise AttestationFailed(
             f"{exc.what} failed after {exc.attempts} attempt(s): {exc.reason}. Nothing was uploaded.",
             hint="A 4xx from Fulcio means it refused this job's identity (check the trust config and the token's "
-            "issuer); a 5xx or no answer is an outage of the service: re-run the job, or set attestations to false.",
+            "issuer); a 5xx or no answer is an outage of the service: re-run the job, or "
+            f"{settings.set_to('attestations', False)}.",
         ) from None
     except AttestationError as exc:
         raise AttestationFailed(
             f"Signing an attestation failed: {safe.inline(exc, 300)}. Nothing was uploaded.",
-            hint="Re-run the job; if it persists, set attestations to false and report it.",
+            hint=f"Re-run the job; if it persists, {settings.set_to('attestations', False)} and report it.",
         ) from None
     return signed
 

@@ -97,7 +97,27 @@ def why_not(settings: Settings, credentials: Credentials) -> str | None:
     return None
 
 
-def index_takes_attestations(target: Target, client: httpx.Client, read: ReadAuth | None, console: Console) -> bool:
+def notice_shown(settings: Settings, target: Target) -> bool:
+    """ "No attestations were made" is worth a notice where attestations matter: PyPI and TestPyPI show them, so a
+    release there without them is news; or where the user asked for them (`attestations` set explicitly). A
+    password upload to a private index would otherwise say it on every run: there it is a verbose line."""
+    return hostname(target.publish_url) in ACCEPTING_HOSTS or "attestations" in settings.model_fields_set
+
+
+def _what_to_do(settings: Settings, credentials: Credentials) -> str:
+    """The notice's last sentence: what the user can do about it, in the front end's words."""
+    off = settings.set_to("attestations", False)
+    if credentials.method != "trusted-publishing":
+        return (
+            "The files are uploaded without attestations. To attest them, publish with trusted publishing instead "
+            f"(no other credentials); to upload without them and without this notice, {off}."
+        )
+    return f"The files are uploaded without attestations; to upload without them and without this notice, {off}."
+
+
+def index_takes_attestations(
+    target: Target, client: httpx.Client, read: ReadAuth | None, console: Console, front_end: str
+) -> bool:
     """PyPI and TestPyPI do; another index says so with PEP 740's Simple API version (1.3) at its check URL."""
     if hostname(target.publish_url) in ACCEPTING_HOSTS:
         return True
@@ -114,6 +134,7 @@ def index_takes_attestations(target: Target, client: httpx.Client, read: ReadAut
             headers={"Accept": SIMPLE_JSON},
             extensions=body_limit(ANSWER_CAP),
             same_origin_only=True,
+            front_end=front_end,
         )
     except (httpx.HTTPError, Exception) as exc:
         console.debug(
@@ -139,8 +160,8 @@ def check_existing(
     digests = {d.filename: file_digests(d.path).sha256 for d in dists if d.attestations}
     stale = _stale(dists, digests)
     if stale and not (settings.attestations and why_not(settings, credentials) is None):
-        raise _stale_error(stale)
-    _verify_found([d for d in dists if d.attestations and d not in stale], digests, environ, console)
+        raise _stale_error(stale, settings)
+    _verify_found([d for d in dists if d.attestations and d not in stale], digests, settings, environ, console)
     for dist in stale:
         console.warning(
             f"{safe.exact(dist.filename)}.publish.attestation names another sha256 than the file: the real run "
@@ -153,12 +174,12 @@ def _stale(dists: list[Dist], digests: Mapping[str, str]) -> list[Dist]:
     return [d for d in dists if d.attestations and _statement_sha256(d) != digests[d.filename]]
 
 
-def _stale_error(stale: list[Dist]) -> DistError:
+def _stale_error(stale: list[Dist], settings: Settings) -> DistError:
     names = ", ".join(f"{safe.exact(d.filename)}.publish.attestation" for d in stale)
     return DistError(
         f"Stale attestation: {names} does not name the sha256 of the file beside it (rebuilt since it was made?).",
-        hint="Delete it, or let this step make a fresh one (attestations on, with trusted publishing to an index "
-        "that takes them).",
+        hint=f"Delete it, or let this step make a fresh one ({settings.written('attestations', True)}, with trusted "
+        "publishing to an index that takes them).",
     )
 
 
@@ -182,20 +203,24 @@ def prepare(
     reason = None
     if settings.attestations:
         reason = why_not(settings, credentials)
-        if reason is None and not index_takes_attestations(target, client, read, console):
+        if reason is None and not index_takes_attestations(target, client, read, console, settings.front_end):
             reason = (
                 f"the index at {safe.exact(target.display_url)} does not take them (it is not PyPI or TestPyPI, "
                 "and its Simple API does not say version 1.3)"
             )
     signing = settings.attestations and reason is None
     if stale and not signing:
-        raise _stale_error(stale)
+        raise _stale_error(stale, settings)
     prepared = Prepared(list(dists))
     if settings.attestations and reason is not None:
         prepared.notice = f"No attestations were made: {reason}."
-        console.notice(prepared.notice + " The files are uploaded without new ones.", title="Attestations")
+        said = f"{prepared.notice} {_what_to_do(settings, credentials)}"
+        if notice_shown(settings, target):
+            console.notice(said, title="Attestations")
+        else:
+            console.debug(said)
     kept = {d.filename for d in dists if d.attestations and d not in stale}
-    trust = _verify_found([d for d in dists if d.filename in kept], digests, environ, console)
+    trust = _verify_found([d for d in dists if d.filename in kept], digests, settings, environ, console)
     prepared.attested.update(dict.fromkeys(kept))
     for dist in stale:
         console.warning(
@@ -220,7 +245,11 @@ def prepare(
 
 
 def _verify_found(
-    found: list[Dist], digests: Mapping[str, str], environ: Mapping[str, str], console: Console
+    found: list[Dist],
+    digests: Mapping[str, str],
+    settings: Settings,
+    environ: Mapping[str, str],
+    console: Console,
 ) -> Trust | None:
     """Attestations found beside the dists, verified before anything is sent (planted.py loads sigstore)."""
     if not found:
@@ -228,7 +257,7 @@ def _verify_found(
     from publisher import planted
 
     with console.group(f"Attestations: verifying {len(found)} found beside the files"):
-        return planted.verify_found(found, digests, environ, console)
+        return planted.verify_found(found, digests, settings, environ, console)
 
 
 def _sign(
@@ -243,7 +272,7 @@ def _sign(
     from publisher.bounds import deadline_from
     from publisher.retry import policy_from
 
-    trust = trust or attest.load_trust(environ)
+    trust = trust or attest.load_trust(environ, settings)
     token = sigstore_token(environ, console, settings, trust.fulcio)
     with console.group(f"Attestations: signing {len(dists)} file(s) with Sigstore ({trust.fulcio}, {trust.rekor})"):
         signed = attest.sign_all(
@@ -254,6 +283,7 @@ def _sign(
             console,
             policy_from(settings.retries, environ),
             deadline_from(environ),
+            settings,
         )
         for item in signed:
             index = f"transparency log index {item.log_index}" if item.log_index is not None else "logged"
@@ -274,7 +304,7 @@ def sigstore_token(environ: Mapping[str, str], console: Console, settings: Setti
         activity="signing attestations",
         comment="attestations and trusted publishing",
         then="The same permission gives trusted publishing its token.",
-        instead="set attestations to false.",
+        instead=f"{settings.set_to('attestations', False)}.",
         error=AttestationError,
     )
     return identity.id_token(AUDIENCE, for_sigstore(fulcio), environ, console, settings=settings, purpose=purpose).value

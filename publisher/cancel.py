@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from publisher.errors import PublishError
+from publisher.settings import written
 
 GRACE = 3.0
 GRACE_ENV = "PUBLISHER_CANCEL_GRACE"
@@ -35,7 +36,14 @@ _requested = threading.Event()
 _lock = threading.Lock()
 # mode: "preparing" (a signal raises Cancelled at once), "uploading" (stop in order), "reporting" (only noted: the
 # record being written must not be cut short; the exit status still says cancelled).
-_state: dict[str, object] = {"signal": None, "mode": "preparing", "abort": None, "timer": None, "grace": GRACE}
+_state: dict[str, object] = {
+    "signal": None,
+    "mode": "preparing",
+    "abort": None,
+    "timer": None,
+    "grace": GRACE,
+    "front_end": "action",  # how Cancelled's hint spells skip-existing (settings.written)
+}
 
 
 class Cancelled(PublishError):
@@ -47,7 +55,8 @@ class Cancelled(PublishError):
         name = signal.Signals(signum).name
         super().__init__(
             f"{name} received: no new upload was started after it; the files listed went up before.",
-            hint="Re-run with skip-existing to finish the release: identical files already on the index are skipped.",
+            hint=f"Re-run with {written('skip-existing', True, str(_state['front_end']))} to finish the release: "
+            "identical files already on the index are skipped.",
         )
         self.exit_code = 128 + signum
         self.signum = signum
@@ -104,9 +113,12 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def signals_handled(abort: Callable[[], object], environ: Mapping[str, str] = os.environ) -> Iterator[None]:
+def signals_handled(
+    abort: Callable[[], object], environ: Mapping[str, str] = os.environ, front_end: str = "action"
+) -> Iterator[None]:
     """Install the handlers for the run (main thread only; elsewhere, as in tests calling the pipeline from a
-    thread, signals keep their default behaviour)."""
+    thread, signals keep their default behaviour). `front_end` spells the settings named in Cancelled's hint."""
+    _state["front_end"] = front_end
     if threading.current_thread() is not threading.main_thread():
         yield
         return

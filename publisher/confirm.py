@@ -276,7 +276,8 @@ class _Confirmation:
                 raise
             raise self.fail(
                 NOT_CONFIRMED,
-                "confirmation stopped by the cancellation; re-run with skip-existing once the registry has stored it",
+                "confirmation stopped by the cancellation; re-run skipping existing files once the registry has "
+                "stored it",
                 f"{self.name} was accepted ({self.a.answer}), but the cancellation stopped its confirmation.",
                 f"Re-run with {self.c.label('skip-existing')} once the registry has stored it: a file listed with "
                 "the same sha256 is skipped.",
@@ -308,7 +309,7 @@ class _Confirmation:
                 )
 
     def announce(self) -> None:
-        within = f"for at most {self.c.timeout:g} s (confirm-timeout)"
+        within = f"for at most {self.c.timeout:g} s ({self.c.label('confirm-timeout')})"
         if self.task_url is not None:
             self.console.info(f"  following the registry's task {safe.exact(self.task_url, 300)} {within}")
         elif self.a.task is not None:
@@ -318,7 +319,7 @@ class _Confirmation:
                 title="Task not followed",
             )
         elif self.c.checker is not None:
-            what = "verify-published" if self.a.verifying else "the answer names no task"
+            what = self.c.label("verify-published") if self.a.verifying else "the answer names no task"
             self.console.info(f"  {what}: looking for it on the index {within}")
 
     @staticmethod
@@ -386,7 +387,8 @@ class _Confirmation:
                 "the check URL could not be read",
                 f"{self.name} was accepted ({self.a.answer}) but could not be confirmed on the index: {message}",
                 (exc.hint + " " if isinstance(exc, UploadError) and exc.hint else "")
-                + "Once it is fixed, re-run with skip-existing: a file listed with the same sha256 is skipped.",
+                + f"Once it is fixed, re-run with {self.c.label('skip-existing')}: a file listed with the same "
+                "sha256 is skipped.",
             ) from None
 
     # -- the end ---------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, quote_plus
 
-from publisher import netrcfile, safe
+from publisher import conflicts, netrcfile, safe
 from publisher.console import Console
 from publisher.errors import ConfigError, MissingCredentialsError, TrustedPublishingError
 from publisher.index import PypircLogin, Target
@@ -134,28 +134,6 @@ class _Chain:
         return None
 
 
-def configured_sources(settings: Settings, target: Target, environ: Mapping[str, str]) -> list[str]:
-    """Names of the non-OIDC sources that are set, for `trusted-publishing: always` conflicts."""
-    found = []
-    if settings.token or _get(environ, "UV_PUBLISH_TOKEN"):
-        found.append(f"{settings.label('token')} / UV_PUBLISH_TOKEN")
-    if settings.username or settings.password:
-        found.append(f"{settings.label('username')} / {settings.label('password')}")
-    if _get(environ, "UV_PUBLISH_USERNAME") or _get(environ, "UV_PUBLISH_PASSWORD"):
-        found.append("UV_PUBLISH_USERNAME / UV_PUBLISH_PASSWORD")
-    prefix = target.env_prefix
-    if prefix and (_get(environ, f"{prefix}_USERNAME") or _get(environ, f"{prefix}_PASSWORD")):
-        found.append(f"{prefix}_USERNAME / {prefix}_PASSWORD")
-    login = target.pypirc_login
-    if login is not None and (login.username is not None and login.password is not None):
-        found.append(f"username / password in {login.where}")
-    if split_userinfo(target.publish_url)[1]:
-        found.append("user:pass@ in the publish URL")
-    if settings.jfrog_oidc_provider_name:
-        found.append(settings.label("jfrog-oidc-provider-name"))
-    return found
-
-
 NETRC_NAMES = ("_netrc", ".netrc") if os.name == "nt" else (".netrc",)  # curl and requests read _netrc on Windows
 
 
@@ -202,19 +180,23 @@ def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | N
 KEYRING_TIMEOUT = 60.0  # seconds; a backend waiting for an unlock prompt nobody can answer would hang the job
 
 
-def _from_keyring(target: Target, username: str, username_source: str) -> str | None:
+def _from_keyring(settings: Settings, target: Target, username: str, username_source: str) -> str | None:
     """uv's `subprocess` provider: ask the `keyring` command, first for the URL, then for the host."""
+    provider, disable = (
+        settings.written("keyring-provider", "subprocess"),
+        settings.set_to("keyring-provider", "disabled"),
+    )
     command = shutil.which("keyring")
     if command is None:
         raise ConfigError(
-            "keyring-provider is `subprocess` but the `keyring` command is not on PATH.",
-            hint="Install keyring (`pip install keyring`) or set keyring-provider to `disabled`.",
+            f"{provider} needs the `keyring` command, and it is not on PATH.",
+            hint=f"Install keyring (`pip install keyring`) or {disable}.",
         )
     if os.name == "nt" and not command.lower().endswith(".exe"):  # cmd.exe would parse a .bat's arguments again
         raise ConfigError(
-            f"keyring-provider is `subprocess` but the `keyring` command on PATH is {safe.exact(command)}, not an "
+            f"{provider} needs the `keyring` command, and the one on PATH is {safe.exact(command)}, not an "
             ".exe: a batch file would see the URL and username through cmd.exe's parsing.",
-            hint="Install keyring with pip (it provides keyring.exe) or set keyring-provider to `disabled`.",
+            hint=f"Install keyring with pip (it provides keyring.exe) or {disable}.",
         )
     for service in (display(target.publish_url), hostname(target.publish_url)):
         asked = f"the password for the username from {username_source} at the service `{service}`"
@@ -229,19 +211,17 @@ def _from_keyring(target: Target, username: str, username_source: str) -> str | 
             )
         except subprocess.TimeoutExpired:
             raise ConfigError(
-                f"keyring-provider `subprocess`: the `keyring` command ({safe.exact(command)}) did not answer within "
+                f"{provider}: the `keyring` command ({safe.exact(command)}) did not answer within "
                 f"{KEYRING_TIMEOUT:g} s when asked for {asked}.",
                 hint="A keyring backend that waits for an unlock prompt hangs in CI. Use a backend that needs no "
-                "prompt (PYTHON_KEYRING_BACKEND), pass the password another way, or set keyring-provider to "
-                "`disabled`.",
+                f"prompt (PYTHON_KEYRING_BACKEND), pass the password another way, or {disable}.",
             ) from None
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             raise ConfigError(
-                f"keyring-provider `subprocess`: the `keyring` command ({safe.exact(command)}) could not be run when "
+                f"{provider}: the `keyring` command ({safe.exact(command)}) could not be run when "
                 f"asking for {asked}: {reason}.",
-                hint="Check that `keyring` on PATH is the keyring command line (`pip install keyring`), or set "
-                "keyring-provider to `disabled`.",
+                hint=f"Check that `keyring` on PATH is the keyring command line (`pip install keyring`), or {disable}.",
             ) from None
         password = result.stdout.rstrip("\r\n")
         if result.returncode == 0 and password:
@@ -299,15 +279,11 @@ def _resolve(
     project_names: Sequence[str],
 ) -> Credentials:
     chain = _Chain(settings, target, environ, console)
+    for value in (_secret(settings.token), _secret(settings.password), _get(environ, "UV_PUBLISH_TOKEN")):
+        console.mask(value)
+    conflicts.refuse_token_with_login(settings, environ)
     if settings.trusted_publishing == "always":
-        conflicts = configured_sources(settings, target, environ)
-        for value in (_secret(settings.token), _secret(settings.password), _get(environ, "UV_PUBLISH_TOKEN")):
-            console.mask(value)
-        if conflicts:
-            raise ConfigError(
-                "trusted-publishing is `always` but other credentials are configured: " + ", ".join(conflicts) + ".",
-                hint="Remove those credentials, or set trusted-publishing to `automatic`.",
-            )
+        conflicts.refuse_others_with_always(settings, target, environ)
         return _trusted_publishing(settings, target, environ, console, project_names) or NO_CREDENTIALS
 
     token = _secret(settings.token) or _get(environ, "UV_PUBLISH_TOKEN")
@@ -342,9 +318,9 @@ def _resolve(
         console.mask(from_netrc[1])
         return Credentials(from_netrc[0], from_netrc[1], "netrc", from_netrc[2])
 
-    chain.looked_at.append(f"keyring (keyring-provider: {settings.keyring_provider})")
+    chain.looked_at.append(f"keyring ({settings.written('keyring-provider', settings.keyring_provider)})")
     if settings.keyring_provider == "subprocess" and username is not None:
-        password = _from_keyring(target, username, username_source)
+        password = _from_keyring(settings, target, username, username_source)
         console.mask(password)
         if password is not None:
             return Credentials(username, password, "keyring", f"keyring for {username_source}")
@@ -352,7 +328,9 @@ def _resolve(
     if settings.jfrog_oidc_provider_name:  # turned on by the user: no falling through to trusted publishing
         return _jfrog_oidc(settings, target, environ, console)
 
-    chain.looked_at.append("trusted publishing (trusted-publishing: " + settings.trusted_publishing + ")")
+    chain.looked_at.append(
+        f"trusted publishing ({settings.written('trusted-publishing', settings.trusted_publishing)})"
+    )
     why_not_oidc: tuple[str, str | None] | None = None  # (why, extra hint)
     if settings.trusted_publishing == "automatic":
         try:
@@ -433,9 +411,11 @@ def _trusted_publishing(
 
     if not trusted_publishing.available(environ, required=required):
         if required:
-            raise trusted_publishing.missing_permission_error(environ)
+            raise trusted_publishing.missing_permission_error(environ, settings)
         return None
-    identity.prepare(environ, trusted_publishing.PURPOSE, console)  # before any request: the request URL is https
+    identity.prepare(
+        environ, trusted_publishing.purpose(settings), console
+    )  # before any request: the request URL is https
 
     def exchange(renewal: bool = True) -> tuple[str, float | None]:
         return trusted_publishing.mint_token(
@@ -482,9 +462,9 @@ def _missing(
     prefix = target.env_prefix or "UV_PUBLISH"
     if settings.front_end == "action":
         hint = (
-            f"Set {prefix}_USERNAME and {prefix}_PASSWORD in the step's `env:` from repository secrets, "
-            "or pass the `token` input for an API token. For PyPI/TestPyPI, trusted publishing needs no secret: give "
-            "the job `permissions: id-token: write` and register the workflow as a trusted publisher on the index."
+            f"Set {prefix}_USERNAME and {prefix}_PASSWORD in the step's `env:` from repository secrets, or pass "
+            f"{settings.label('token')} for an API token. For PyPI/TestPyPI, trusted publishing needs no secret: "
+            "give the job `permissions: id-token: write` and register the workflow as a trusted publisher on the index."
         )
     else:
         hint = (
@@ -529,7 +509,7 @@ def read_auth(
     """
     bound = origin(check_url)
     if sends_in_clear(check_url, allow_insecure_http, resolve):
-        return ReadAuth(None, "no credentials (plain http check URL; see allow-insecure-http)", bound)
+        return ReadAuth(None, "no credentials (the check URL is plain http, and not allowed to carry them)", bound)
     _, url_user, url_password = split_userinfo(check_url)
     if url_user is not None or url_password is not None:
         return ReadAuth((url_user or "", url_password or ""), "user:pass@ in the check URL", bound)

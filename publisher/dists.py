@@ -27,7 +27,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field, ValidationError
 
-from publisher import safe
+from publisher import hints, safe
 from publisher.console import Console
 from publisher.errors import ConfigError, DistError, every_file
 from publisher.settings import Settings
@@ -90,8 +90,7 @@ def _expand(settings: Settings) -> list[Path]:
     if not directory.is_dir():
         raise ConfigError(
             f"Packages directory {_shown(directory)} does not exist.",
-            hint="Build the distributions first (`uv build` or `python -m build`), or set `packages-dir` to the "
-            "folder that holds them.",
+            hint=hints.no_packages_dir(settings),
         )
     return _directory_entries(directory)
 
@@ -392,9 +391,7 @@ def collect(settings: Settings, console: Console) -> list[Dist]:
     if not paths:
         where = ", ".join(settings.files) if settings.files else str(settings.resolve(settings.packages_dir))
         raise ConfigError(
-            f"No distributions (.whl or .tar.gz) found in {_shown(where)}.",
-            hint="Build them first (`uv build` or `python -m build`) in the same job, or download the artifact "
-            "that holds them, before this step.",
+            f"No distributions (.whl or .tar.gz) found in {_shown(where)}.", hint=hints.no_dists(settings)
         )
     dists = every_file(paths, load)  # every bad file named at once
     return sorted(dists, key=lambda d: (d.filetype != "bdist_wheel", d.filename))

@@ -42,7 +42,7 @@ from typing import Literal
 import httpx
 from packaging.utils import canonicalize_name
 
-from publisher import bodies, reads, safe
+from publisher import bodies, hints, reads, safe
 from publisher.answers import registry_message
 from publisher.bodies import body_limit, incomplete, was_cut
 from publisher.bounds import DEFAULT_DEADLINE, LISTING_CAP, deadline_from, size_text
@@ -54,6 +54,7 @@ from publisher.errors import AuthenticationError, UploadError
 from publisher.index import Target
 from publisher.listing import HEX_LENGTHS, IndexFile, Listing, NotAListing, parse_html, parse_json
 from publisher.retry import Final, RetryPolicy, call_with_retries, describe, hint_for
+from publisher.settings import label
 from publisher.simple_html import TooSlow
 from publisher.urls import strip_credentials
 
@@ -63,7 +64,6 @@ ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+ht
 LISTING_HEADERS = {"Accept": ACCEPT, "Cache-Control": "no-cache"}
 _JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
 _HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml")
-_HINT_SIMPLE_ROOT = "Point check-url (or the index's `url`) at the index's Simple API root, e.g. https://host/simple/."
 # When an index publishes no sha256: the strongest it does publish (PEP 503 allows any hashlib name); md5 last.
 _PREFERRED_HASHES = ("sha512", "sha3_512", "blake2b", "sha384", "sha3_384", "sha3_256", "sha224", "sha1", "md5")
 
@@ -88,9 +88,11 @@ class Existing:
 # ---- reading a page -------------------------------------------------------------------------------------------
 
 
-def parse_listing(response: httpx.Response, project: str, *, deadline: float | None = None) -> Listing:
+def parse_listing(
+    response: httpx.Response, project: str, *, deadline: float | None = None, front_end: str = "action"
+) -> Listing:
     """The files of a 200 answer from the check URL, or UploadError saying why it is not a project page (or could
-    not be parsed by `deadline`, a time.monotonic() value)."""
+    not be parsed by `deadline`, a time.monotonic() value); `front_end` spells the settings its hints name."""
     base = str(response.url)
     shown = reads.shown(base)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -98,7 +100,8 @@ def parse_listing(response: httpx.Response, project: str, *, deadline: float | N
         raise UploadError(
             f"The check URL's page {shown} for {project} is larger than {size_text(LISTING_CAP)}, the most read "
             "from a Simple API page; it was not read further.",
-            hint=_HINT_SIMPLE_ROOT + " If this really is the project's page, turn skip-existing off.",
+            hint=f"{hints.simple_root(front_end)} If this really is the project's page, "
+            f"{hints.skip_existing_off(front_end)}.",
         )
     problem = incomplete(response)
     try:
@@ -114,15 +117,16 @@ def parse_listing(response: httpx.Response, project: str, *, deadline: float | N
         raise UploadError(
             f"The check URL answered 200 for {project} at {shown}, but with {safe.inline(exc, 300)}. Not treating "
             "this as 'file absent'.",
-            hint=_HINT_SIMPLE_ROOT,
+            hint=hints.simple_root(front_end),
         ) from None
     except TooSlow as exc:
         raise UploadError(
             f"The check URL's page {shown} for {project} could not be parsed in the time allowed: stopped "
             f"{exc.done * 100 // max(exc.total, 1)}% into its {size_text(len(response.content))}. Not treating this "
             "as 'file absent'.",
-            hint=_HINT_SIMPLE_ROOT + " A real project page is parsed in well under a second per MiB; raise "
-            "PUBLISHER_REQUEST_DEADLINE (or confirm-timeout, for a confirmation) only if this one really is.",
+            hint=f"{hints.simple_root(front_end)} A real project page is parsed in well under a second per MiB; "
+            f"raise PUBLISHER_REQUEST_DEADLINE (or {label('confirm-timeout', front_end)}, for a confirmation) only if "
+            "this one really is.",
         ) from None
     return Listing(project, strip_credentials(base), files)
 
@@ -140,6 +144,7 @@ class Checker:
     policy: RetryPolicy
     env_prefix: str | None = None
     deadline: float = DEFAULT_DEADLINE  # seconds a request may take (PUBLISHER_REQUEST_DEADLINE); parsing, too
+    front_end: str = "action"  # how hints spell the settings they name (settings.label / set_to)
     _listings: dict[str, Listing] = field(default_factory=dict)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -224,7 +229,9 @@ class Checker:
         try:
             # Credentials go only to their own origin, checked at every hop: a listing may point at a CDN.
             limit = body_limit(size, expected=True)  # the deadline allows for receiving the local file's size
-            response = reads.get(self.client, found.url, self.auth, what=what, extensions=limit, stream=True)
+            response = reads.get(
+                self.client, found.url, self.auth, what=what, extensions=limit, stream=True, front_end=self.front_end
+            )
             try:
                 if response.status_code != 200:
                     response.read()  # for the registry's words; bounded like the file
@@ -270,6 +277,7 @@ class Checker:
                 headers=LISTING_HEADERS,
                 extensions=extensions,
                 same_origin_only=True,
+                front_end=self.front_end,
             )
 
         final: Final[None] = call_with_retries(send, policy, console, f"Checking {url}")
@@ -278,7 +286,7 @@ class Checker:
             raise UploadError(
                 f"Could not check {url} for existing files after {final.attempts} attempt(s): "
                 f"{safe.inline(describe(final.error), 800)}",
-                hint=hint_for(final.error, "Check that the check URL (the index's `url`, or check-url) is reachable."),
+                hint=hint_for(final.error, hints.unreachable_check_url(self.front_end)),
             )
         response = final.response
         status = response.status_code
@@ -296,19 +304,14 @@ class Checker:
                 f"{status} from the check URL {url} looking for existing files of {project}"
                 f"{' after ' + str(final.attempts) + ' attempts' if final.attempts > 1 else ''}: "
                 f"{registry_message(response, 300)}",
-                hint="Point check-url (or the index's `url`) at the index's Simple API root, e.g. "
-                "https://host/simple/, or leave skip-existing off.",
+                hint=f"{hints.simple_root(self.front_end)} Or {hints.skip_existing_off(self.front_end)}.",
             )
         parse_deadline = time.monotonic() + self.deadline
-        return parse_listing(response, project, deadline=parse_deadline if parse_by is None else parse_by)
+        deadline = parse_deadline if parse_by is None else parse_by
+        return parse_listing(response, project, deadline=deadline, front_end=self.front_end)
 
     def _auth_hint(self) -> str:
-        if self.env_prefix:
-            return (
-                f"Give the check URL read credentials: set {self.env_prefix}_USERNAME and {self.env_prefix}_PASSWORD "
-                "(as for installing from the index), or put user:pass@ in check-url; or turn skip-existing off."
-            )
-        return "Give the check URL read credentials (user:pass@ in check-url), or turn skip-existing off."
+        return hints.read_credentials(self.env_prefix, self.front_end)
 
 
 def make_checker(
@@ -320,10 +323,13 @@ def make_checker(
     allow_insecure_http: bool,
     environ: Mapping[str, str],
     console: Console,
+    front_end: str,
 ) -> Checker:
     """The run's Checker for the target's check URL, its read password masked before anything can print it."""
     assert target.check_url is not None
     auth = read_auth(target.check_url, target, credentials, environ, allow_insecure_http)
     if auth.auth is not None:
         console.mask(auth.auth[1])
-    return Checker(client, target.check_url, auth, policy, target.env_prefix, deadline_from(environ))
+    return Checker(
+        client, target.check_url, auth, policy, target.env_prefix, deadline=deadline_from(environ), front_end=front_end
+    )

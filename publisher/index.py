@@ -162,7 +162,7 @@ def _read_toml(path: Path, workspace: Path | None) -> dict[str, Any]:
             hint=f"Make {safe.exact(path.name)} a regular TOML file under 1 MiB (check what the path points at).",
         ).decode("utf-8")
     except FileNotFoundError:
-        raise _missing_file(path) from None
+        raise _missing_file(path, None) from None
     except (OSError, UnicodeDecodeError) as exc:
         problem = safe.inline(exc.strerror if isinstance(exc, OSError) else "not UTF-8 text", 200)
         raise ConfigError(
@@ -218,11 +218,14 @@ def _entry_problem(error: ErrorDetails) -> str:
     return f"`{key}` = {shown!r}: {detail}"
 
 
-def _missing_file(path: Path, extra: str = "") -> ConfigError:
+def _missing_file(path: Path, settings: Settings | None, extra: str = "") -> ConfigError:
+    """`settings` None: the file vanished after resolve_target saw it (there the setting is named)."""
+    pointer = (
+        f", or point {settings.label('pyproject')} at the file that declares `[[tool.uv.index]]`" if settings else ""
+    )
     return ConfigError(
         f"{safe.exact(path)} not found (working directory: {safe.exact(Path.cwd())}).",
-        hint="Run in the repository root, or point `pyproject` (--pyproject) at the file that declares "
-        "`[[tool.uv.index]]`." + extra,
+        hint=f"Run in the repository root{pointer}." + extra,
     )
 
 
@@ -283,6 +286,8 @@ def resolve_target(
         and not pyproject.exists()
         and not (pyproject.parent / "uv.toml").is_file()
     )
+    if not absent and not pyproject.exists() and not (pyproject.parent / "uv.toml").is_file():
+        raise _missing_file(pyproject, settings)
     indexes, source = ([], pyproject) if absent else load_indexes(pyproject, settings.working_directory)
     matches = [i for i in indexes if i.name == name]
     if matches:
@@ -292,7 +297,7 @@ def resolve_target(
     if repository is not None:
         return _from_pypirc(settings, repository, rc, console)
     if absent:
-        raise _missing_file(pyproject, f" The .pypirc names are {_listed(rc.names)} (from {rc.where()}).")
+        raise _missing_file(pyproject, settings, f" The .pypirc names are {_listed(rc.names)} (from {rc.where()}).")
     raise _not_found(name, indexes, source, rc)
 
 
@@ -307,11 +312,7 @@ def _conflict(settings: Settings, name: str, declared: str, source: str) -> Conf
     return ConfigError(
         f"Conflicting upload URLs: index `{name}` in {source} declares {declared} but "
         f"{settings.label('publish-url')} is {display(settings.publish_url or '')}.",
-        hint=(
-            "Set only one of the `index` and `publish-url` inputs, or make them agree."
-            if settings.front_end == "action"
-            else "Set only one of --index and --publish-url, or make them agree."
-        ),
+        hint=f"Set only one of {settings.labels('index', 'publish-url')}, or make them agree.",
     )
 
 
@@ -374,6 +375,6 @@ def _check_urls(settings: Settings, publish_url: str | None, check_url: str | No
         problem = None if url is None else url_problem(url)
         if url is not None and problem is not None:
             raise ConfigError(
-                f"{what or f'`{name}`'} {display(url)!r} {problem}.",
+                f"{what or settings.label(name)} {display(url)!r} {problem}.",
                 hint=AMBIGUOUS_HINT if ambiguous_userinfo(url) else f"Give {_URL_EXAMPLES[name]}.",
             )

@@ -237,7 +237,7 @@ the JFrog Platform's base URL (the part before `/artifactory/`); a 5xx points at
 later."""
 
 _UNREACHABLE_HINT = """\
-Check jfrog-url (or the publish URL it is taken from), and that the runner can reach the JFrog Platform and the CI \
+Check {url_setting} (or the publish URL it is taken from), and that the runner can reach the JFrog Platform and the CI \
 system's token service (proxy, firewall, DNS), then re-run the job."""
 
 
@@ -253,7 +253,8 @@ class JFrogExchange(Exchange):
         cfg: Config,
         environ: Mapping[str, str],
     ) -> None:
-        super().__init__(client, console, policy, purpose(settings), _UNREACHABLE_HINT)
+        unreachable = _UNREACHABLE_HINT.format(url_setting=settings.label("jfrog-url"))
+        super().__init__(client, console, policy, purpose(settings), unreachable)
         self.settings, self.config, self.environ = settings, cfg, environ
 
     def body(self, jwt: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ from publisher import attest, safe
 from publisher.console import Console
 from publisher.dists import ATTESTATION_SUFFIX, Dist
 from publisher.errors import DistError
+from publisher.settings import Settings
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -99,6 +100,7 @@ def _problem(dist: Dist, sha256: str, verifier: Verifier, policy: VerificationPo
 def verify_found(
     dists: list[Dist],
     digests: Mapping[str, str],
+    settings: Settings,
     environ: Mapping[str, str],
     console: Console,
     trust: attest.Trust | None = None,
@@ -110,7 +112,7 @@ def verify_found(
         return trust
     from sigstore.verify import Verifier
 
-    trust = trust or attest.load_trust(environ)
+    trust = trust or attest.load_trust(environ, settings)
     verifier = Verifier(trusted_root=trust.config.trusted_root)
     policy, identity = publisher_policy(environ)
     for dist in found:

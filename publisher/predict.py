@@ -115,7 +115,8 @@ class _Prediction:
                 f"Set {skip} to treat identical files as done (PyPI and devpi accept the very same file again; most "
                 "registries refuse it)."
             )
-            return result("would fail", "already on the index, identical contents; skip-existing is off")
+            off = self.settings.written("skip-existing", False)
+            return result("would fail", f"already on the index, identical contents; {off}")
         self.failures.append(
             f"{dist.filename} is already on the index with different contents: the index has {found.their_digest}, "
             f"the local file has {found.our_digest} (listed at {found.listing_url})"
@@ -138,7 +139,8 @@ class _Prediction:
             if not self.settings.skip_existing:
                 self.console.warning(
                     f"{exc.message} The files of {project} are reported as `would upload` without comparing them: "
-                    "with skip-existing off the real run uploads without asking the check URL first.",
+                    f"with {self.settings.written('skip-existing', False)} the real run uploads without asking the "
+                    "check URL first.",
                     title="Dry run: check URL not read",
                 )
             return exc

@@ -20,6 +20,7 @@ import httpx
 from publisher import safe
 from publisher.credentials import ReadAuth
 from publisher.errors import UploadError
+from publisher.settings import label, set_to
 from publisher.urls import strip_credentials
 
 MAX_REDIRECTS = 5
@@ -67,11 +68,12 @@ def get(
     extensions: Mapping[str, object] | None = None,
     stream: bool = False,
     same_origin_only: bool = False,
+    front_end: str,
 ) -> httpx.Response:
     """GET `url`, following redirects by the rules above; the final answer (streamed: close it).
 
     `what` names the request in errors ("The check URL", "Downloading x.whl from"); `same_origin_only` makes a
-    redirect to another origin an error (for the listing).
+    redirect to another origin an error (for the listing); `front_end` spells the settings its hints name.
     """
     start = url
     for _hop in range(MAX_REDIRECTS + 1):
@@ -104,12 +106,12 @@ def get(
             raise UploadError(
                 f"{what} {shown(start)} redirected to {shown_origin(target)} ({response.status_code}): a login "
                 f"page? A Simple API page is served by its own origin, so the redirect was not followed.",
-                hint="Point check-url (or the index's `url`) at the index's Simple API root as it is served "
-                "without a redirect, and give it read credentials if the index needs them; or turn skip-existing "
-                "off.",
+                hint=f"Point the index's `url` (or {label('check-url', front_end)}) at the index's Simple API root as "
+                "it is served without a redirect, and give it read credentials if the index needs them; or "
+                f"{set_to('skip-existing', False, front_end)}.",
             )
         url = target
     raise UploadError(
         f"{what} {shown(start)} was redirected more than {MAX_REDIRECTS} times (last to {shown(url)}).",
-        hint="Point check-url (or the index's `url`) at the final URL of the Simple API.",
+        hint=f"Point the index's `url` (or {label('check-url', front_end)}) at the final URL of the Simple API.",
     )

@@ -18,6 +18,7 @@ from publisher import report as render
 from publisher.confirm import Accepted
 from publisher.console import BufferedConsole, Console, ThreadConsole
 from publisher.credentials import resolve_credentials
+from publisher.declared import note_declared_indexes
 from publisher.dists import Dist, collect
 from publisher.errors import ConfigError, NotPublishedError, PublishError
 from publisher.index import Target, resolve_target
@@ -70,7 +71,8 @@ def _refuse_verify_without_check_url(settings: Settings, target: Target) -> None
             f"{settings.turned_on('verify-published')} needs a check URL (the index's Simple API) to confirm uploads "
             f"on, and none is set for {target.display_url}.",
             hint=f"Set {settings.label('check-url')} to the index's Simple API (e.g. https://host/simple/), or use "
-            f"{settings.label('index')} with an index whose `url` is its Simple API; or turn verify-published off.",
+            f"{settings.label('index')} with an index whose `url` is its Simple API; or "
+            f"{settings.set_to('verify-published', False)}.",
         )
 
 
@@ -80,6 +82,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     target = resolve_target(settings, environ, console)  # a .pypirc password is masked as it is read
     mask_urls((target.publish_url, target.check_url), console)  # the index's URLs, from pyproject.toml or uv.toml
     report.publish_url, report.index_name = target.display_url, target.index_name
+    note_declared_indexes(settings, target, console)  # no index named: say so when the project declares one
     _refuse_verify_without_check_url(settings, target)
 
     dists = collect(settings, console)
@@ -113,7 +116,15 @@ def _preflight(
     """Every file against the index's upload rules before the first byte (publisher/preflight); the dry run too."""
     rules = resolve_mode(settings, target.publish_url)
     try:
-        report.preflight = run_preflight(dists, rules, target.check_url, environ, console)
+        report.preflight = run_preflight(
+            dists,
+            rules,
+            target.check_url,
+            environ,
+            console,
+            front_end=settings.front_end,
+            native_tls=settings.native_tls,
+        )
     except PreflightError as exc:
         report.preflight = f"{rules} rules: refused"
         report.preflight_problems = [f"{p.file}: {p.rule}" for p in exc.problems]
@@ -151,9 +162,12 @@ def _result(dist: Dist, outcome: _Outcome, cancelled: bool) -> FileResult:
 
 
 def _unfinished(dist: Dist, error: BaseException | None, cancelled: bool = False) -> FileResult:
+    """A detail is a table cell: it names no setting (the error's hint does, in the front end's words)."""
     if error is None:
         return FileResult(dist.filename, dist.size, "", "not uploaded")
-    detail = "aborted by the cancellation; it may have been stored (re-run with skip-existing)" if cancelled else ""
+    detail = (
+        "aborted by the cancellation; it may have been stored (re-run skipping existing files)" if cancelled else ""
+    )
     return FileResult(dist.filename, dist.size, "", "failed", detail)
 
 
@@ -306,7 +320,9 @@ def finish(report: Report, console: Console) -> bool:
 def main(settings: Settings, environ: Mapping[str, str], console: Console) -> int:
     """Run and translate the outcome into the exit status contract (0 ok, 1 upload/auth failed, 2 bad input)."""
     report = Report(publish_url=display(settings.publish_url or ""), dry_run=settings.dry_run)
-    with cancel.signals_handled(abort_all, environ):  # cuts the uploads in flight once the grace is over
+    with cancel.signals_handled(
+        abort_all, environ, settings.front_end
+    ):  # cuts the uploads in flight once the grace is over
         code = _run(settings, environ, console, report)
         if not finish(report, console) and code == 0:
             code = 1

@@ -45,6 +45,39 @@ def label(name: str, front_end: str) -> str:
     return f"`{name}` input" if front_end == "action" else f"--{name}"
 
 
+def labels(names: tuple[str, ...], front_end: str) -> str:
+    """Several inputs at once: the `index` and `publish-url` inputs (Actions), or --index and --publish-url."""
+    if front_end == "action":
+        quoted = [f"`{name}`" for name in names]
+        return f"the {', '.join(quoted[:-1])} and {quoted[-1]} inputs" if len(names) > 1 else f"the {quoted[0]} input"
+    spelled = [f"--{name}" for name in names]
+    return f"{', '.join(spelled[:-1])} and {spelled[-1]}" if len(names) > 1 else spelled[0]
+
+
+NEGATABLE = frozenset({"verify-metadata", "print-hash", "attestations"})  # the command line has --no-<name>
+
+
+def written(name: str, value: object, front_end: str) -> str:
+    """A setting with a value, as the user writes it: `keyring-provider: disabled` (Actions) or
+    --keyring-provider disabled; a flag as --name, --no-name, or `no --name` where the command line has no
+    negative form (the flag is off unless given)."""
+    if front_end == "action":
+        return f"`{name}: {str(value).lower() if isinstance(value, bool) else value}`"
+    if value is True:
+        return f"--{name}"
+    if value is False:
+        return f"--no-{name}" if name in NEGATABLE else f"no --{name}"
+    return f"--{name} {value}"
+
+
+def set_to(name: str, value: object, front_end: str) -> str:
+    """The instruction to give a setting a value: set `attestations: false` (Actions), pass --no-attestations,
+    or leave out --skip-existing (command line)."""
+    if front_end != "action" and value is False and name not in NEGATABLE:
+        return f"leave out --{name}"
+    return f"{'set' if front_end == 'action' else 'pass'} {written(name, value, front_end)}"
+
+
 class Settings(BaseModel):
     """What the user asked for. Secrets are SecretStr so they never show in a repr or a validation error."""
 
@@ -95,9 +128,22 @@ class Settings(BaseModel):
         """How the user spells an input in the front end they used: `token` input, or --token."""
         return label(name, self.front_end)
 
+    def labels(self, *names: str) -> str:
+        """Several inputs at once: the `index` and `publish-url` inputs, or --index and --publish-url."""
+        return labels(names, self.front_end)
+
     def turned_on(self, name: str) -> str:
         """How the user turns a flag on: `allow-insecure-http: true`, or --allow-insecure-http."""
-        return f"`{name}: true`" if self.front_end == "action" else f"--{name}"
+        return written(name, True, self.front_end)
+
+    def written(self, name: str, value: object) -> str:
+        """A setting with its value as the user writes it: `trusted-publishing: always`, or
+        --trusted-publishing always."""
+        return written(name, value, self.front_end)
+
+    def set_to(self, name: str, value: object) -> str:
+        """The instruction with its verb: set `attestations: false`, or pass --no-attestations."""
+        return set_to(name, value, self.front_end)
 
     def resolve(self, path: Path) -> Path:
         """Relative paths in settings are relative to the working directory (the workspace in Actions)."""

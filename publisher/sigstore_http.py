@@ -53,6 +53,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # per socket wait; the total deadli
 
 _lock = threading.Lock()
 _client: httpx.Client | None = None
+_native_tls = False
 _budget = threading.local()
 
 
@@ -87,11 +88,22 @@ def bounded(seconds: float) -> Iterator[None]:
         _budget.current = previous
 
 
+def use_native_tls(native_tls: bool) -> None:
+    """The run's `native-tls` choice for Sigstore's and TUF's requests (set before the first one: load_trust)."""
+    global _native_tls, _client
+    with _lock:
+        if _client is not None and native_tls != _native_tls:
+            _client.close()
+            _client = None
+        _native_tls = native_tls
+
+
 def _client_for_sigstore() -> httpx.Client:
     global _client
     with _lock:
         if _client is None:
-            _client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, **client_routing(deadline_from(os.environ)))
+            routing = client_routing(deadline_from(os.environ), native_tls=_native_tls)
+            _client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, **routing)
         return _client
 
 

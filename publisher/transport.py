@@ -310,9 +310,10 @@ def _proxy(url: str) -> httpx.Proxy:
         raise ConfigError(f"The proxy {shown} is not a valid URL: {safe.inline(exc, 200)}", hint="Fix it.") from None
 
 
-def client_routing(deadline: float, *, native_tls: bool = False) -> dict[str, Any]:
+def client_routing(deadline: float, *, native_tls: bool) -> dict[str, Any]:
     """`transport` and `mounts` for an httpx.Client: every request guarded, proxies as httpx would route them; with
-    `native_tls`, https verified against the operating system's trust store."""
+    `native_tls`, https verified against the operating system's trust store. The one way to build a client's
+    routing: `native_tls` has no default, so no new client can forget the user's choice."""
     return {
         "transport": GuardedTransport(deadline, native_tls=native_tls),
         "mounts": proxy_mounts(deadline, native_tls=native_tls),

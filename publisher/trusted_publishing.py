@@ -22,6 +22,7 @@ style: an error annotation with the whole explanation, the same in the job summa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -71,10 +72,20 @@ PURPOSE = Purpose(
     activity="trusted publishing",
     comment="trusted publishing",
     then="Then register this workflow as a trusted publisher on the index.",
-    instead="pass other credentials (an API token, or a username and password) and set trusted-publishing to "
-    "`never` (or leave it `automatic`).",
+    instead="pass other credentials (an API token, or a username and password) instead.",
     error=TrustedPublishingError,
 )
+
+
+def purpose(settings: Settings) -> Purpose:
+    """PURPOSE, its advice for where no ID token can be had in the front end's spelling of trusted-publishing."""
+    instead = (
+        "pass other credentials (an API token, or a username and password), and leave "
+        f"{settings.written('trusted-publishing', 'automatic')} (the default) or "
+        f"{settings.set_to('trusted-publishing', 'never')}."
+    )
+    return replace(PURPOSE, instead=instead)
+
 
 # What a trusted publisher is matched on, per source, for the refusal's explanation.
 _MATCHED_ON = {
@@ -99,8 +110,8 @@ endpoint)."""
 
 _AUDIENCE_NOT_FOUND_HINT = f"""\
 Check that the publish URL points at the index you meant. If this index has no trusted publishing, authenticate \
-with an API token (`token`) or a username and password instead, and set trusted-publishing to `never` so it is not \
-attempted. PyPI and TestPyPI support it; see {DOCS_URL}"""
+with an API token ({{token}}) or a username and password instead, and {{never}} so it is not attempted. PyPI and \
+TestPyPI support it; see {DOCS_URL}"""
 
 _AUDIENCE_FORBIDDEN = """\
 {url} answered 403 Forbidden: the index at {base} supports trusted publishing but has it disabled, for everyone \
@@ -108,7 +119,7 @@ or for this client."""
 
 _AUDIENCE_FORBIDDEN_HINT = """\
 Trusted publishing may be switched off for maintenance or an incident; check the index's status page and re-run \
-later, or authenticate with an API token (`token`) in the meantime."""
+later, or authenticate with an API token ({token}) in the meantime."""
 
 _AUDIENCE_UNEXPECTED = """\
 {url} answered {status}: the index at {base} did not say which OIDC audience to request, so trusted publishing \
@@ -169,9 +180,9 @@ def available(environ: Mapping[str, str], *, required: bool = False) -> bool:
     return identity.in_gitlab_ci(environ) and (required or identity.gitlab_has_id_tokens(environ))
 
 
-def missing_permission_error(environ: Mapping[str, str]) -> TrustedPublishingError:
+def missing_permission_error(environ: Mapping[str, str], settings: Settings) -> TrustedPublishingError:
     """Why there is no ID token here (identity.missing_error): a fork, the permission, or not in CI at all."""
-    error = identity.missing_error(environ, PURPOSE)
+    error = identity.missing_error(environ, purpose(settings))
     assert isinstance(error, TrustedPublishingError)
     return error
 
@@ -251,8 +262,10 @@ class Minting(Exchange):
         publish_url: str,
         policy: RetryPolicy,
         environ: Mapping[str, str],
+        settings: Settings,
     ) -> None:
         super().__init__(client, console, policy, PURPOSE, _UNREACHABLE_HINT)
+        self.settings = settings
         self.publish_url = publish_url
         self.base = origin(publish_url)
         self.environ = environ
@@ -263,10 +276,13 @@ class Minting(Exchange):
         names = {"url": url, "base": self.base}
         if response.status_code == 404:
             message = _AUDIENCE_NOT_FOUND.format(**names)
-            raise self.fail("Trusted publishing not supported", message, _AUDIENCE_NOT_FOUND_HINT, supported=False)
+            never = self.settings.set_to("trusted-publishing", "never")
+            hint = _AUDIENCE_NOT_FOUND_HINT.format(token=self.settings.label("token"), never=never)
+            raise self.fail("Trusted publishing not supported", message, hint, supported=False)
         if response.status_code == 403:
             message = _AUDIENCE_FORBIDDEN.format(**names)
-            raise self.fail("Trusted publishing disabled", message, _AUDIENCE_FORBIDDEN_HINT, supported=False)
+            hint = _AUDIENCE_FORBIDDEN_HINT.format(token=self.settings.label("token"))
+            raise self.fail("Trusted publishing disabled", message, hint, supported=False)
         audience = field_of(json_value(response), "audience") if response.status_code == 200 else None
         if not audience:
             detail = "The answer held no audience." if response.status_code == 200 else body_detail(response)
@@ -346,7 +362,7 @@ def mint_token(
     project's settings page instead of the pending-publisher form. The token lasts 15 minutes on PyPI. A `renewal`
     logs into the upload's group (exchange.section).
     """
-    source = identity.prepare(environ, PURPOSE, console)
+    source = identity.prepare(environ, purpose(settings), console)
     base = origin(publish_url)
     if sends_in_clear(base, settings.allow_insecure_http):
         hint = _INSECURE_HINT.format(allow=settings.turned_on("allow-insecure-http"))
@@ -354,7 +370,7 @@ def mint_token(
         raise TrustedPublishingError(message, hint=hint, exit_code=2)
     policy = policy_from(settings.retries, environ)
     with open_client(environ, native_tls=settings.native_tls) as client:
-        minting = Minting(client, console, publish_url, policy, environ)
+        minting = Minting(client, console, publish_url, policy, environ, settings)
         title = f"Trusted publishing: exchanging a {identity.ISSUERS[source]} OIDC token at {base}"
         with section(console, title, renewal=renewal):
             audience = minting.audience()

@@ -220,8 +220,9 @@ class _Upload:
             location = strip_credentials(response.headers.get("location", "?"))
             raise UploadError(
                 f"{self.dist.filename}: the upload to {self.url} was redirected ({status}) to {location}.",
-                hint="Uploads are not followed through redirects. Set the index's publish-url to the final URL "
-                "(often a missing trailing slash, or http instead of https).",
+                hint=f"Uploads are not followed through redirects. Set the index's `publish-url` (or "
+                f"{self.settings.label('publish-url')}) to the final URL (often a missing trailing slash, or http "
+                "instead of https).",
             )
         said = f"The registry said: {message or '(nothing)'}"
         if status in (401, 403):
@@ -269,13 +270,13 @@ class _Upload:
                 f"{name}: an attempt failed ({self.earlier}) and the retry was refused as a duplicate, so that attempt "
                 f"probably stored the file, but without a check URL its contents cannot be verified. "
                 f"The registry said: {words}",
-                hint=f"Compare the file on the index with the local sha256 {sha}; set check-url (or the index's "
-                "`url`) to the Simple API so uploads can verify this themselves.",
+                hint=f"Compare the file on the index with the local sha256 {sha}; set the index's `url` (or "
+                f"{self.settings.label('check-url')}) to the Simple API so uploads can verify this themselves.",
             )
         raise UploadError(
             f"{name} already exists on {self.url}. The registry said: {words}",
-            hint=f"A published file cannot be replaced. If this re-runs the same release, set "
-            f"{self.settings.label('skip-existing')} (with a check URL the sha256 is compared first); if the "
+            hint=f"A published file cannot be replaced. If this re-runs the same release, "
+            f"{self.settings.set_to('skip-existing', True)} (with a check URL the sha256 is compared first); if the "
             "contents changed, release a new version.",
         )
 
@@ -358,6 +359,7 @@ def open_session(
             policy,
             allow_insecure_http=settings.allow_insecure_http,
             environ=environ,
+            front_end=settings.front_end,
             console=console,
         )
     return Session(client, target, credentials, settings, policy, checker)

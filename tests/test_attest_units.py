@@ -11,6 +11,9 @@ import pytest
 from publisher.attest import TRUST_CONFIG_ENV, AttestationFailed, expected_identity, load_trust
 from publisher.attestations import subject_digest
 from publisher.errors import ConfigError
+from publisher.settings import Settings
+
+ACTION = Settings()
 
 GITHUB = "https://token.actions.githubusercontent.com"
 
@@ -21,7 +24,7 @@ def test_github_identity_is_the_job_workflow_and_the_repository_of_this_job() ->
         "job_workflow_ref": "octo-org/shared/.github/workflows/publish.yml@refs/heads/main",  # a reusable workflow
         "repository": "octo-org/octo-repo",
     }
-    expected = expected_identity(claims, {"GITHUB_REPOSITORY": "octo-org/octo-repo"})
+    expected = expected_identity(claims, {"GITHUB_REPOSITORY": "octo-org/octo-repo"}, ACTION)
     assert expected.san == "https://github.com/octo-org/shared/.github/workflows/publish.yml@refs/heads/main"
     assert expected.issuer == GITHUB
     assert expected.repository_uri == "https://github.com/octo-org/octo-repo"
@@ -33,14 +36,14 @@ def test_gitlab_identity_is_the_pipeline_configuration() -> None:
         "ci_config_ref_uri": "gitlab.com/group/project//.gitlab-ci.yml@refs/tags/v1",
         "project_path": "group/project",
     }
-    expected = expected_identity(claims, {})
+    expected = expected_identity(claims, {}, ACTION)
     assert expected.san == "https://gitlab.com/group/project//.gitlab-ci.yml@refs/tags/v1"
     assert expected.repository_uri == "https://gitlab.com/group/project"
 
 
 def test_a_token_from_elsewhere_has_no_identity_to_verify() -> None:
     with pytest.raises(AttestationFailed, match="neither GitHub Actions' nor GitLab CI's"):
-        expected_identity({"iss": "https://accounts.example", "sub": "x"}, {})
+        expected_identity({"iss": "https://accounts.example", "sub": "x"}, {}, ACTION)
 
 
 def _document(statement: object) -> dict[str, object]:
@@ -65,10 +68,10 @@ def test_subject_digest_reads_any_document_without_failing(statement: object, ex
 
 def test_trust_config_that_cannot_be_read_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
-        load_trust({TRUST_CONFIG_ENV: str(tmp_path / "missing.json")})
+        load_trust({TRUST_CONFIG_ENV: str(tmp_path / "missing.json")}, ACTION)
     (tmp_path / "bad.json").write_text('{"mediaType": "nope"}')
     with pytest.raises(ConfigError, match="is not a Sigstore ClientTrustConfig"):
-        load_trust({TRUST_CONFIG_ENV: str(tmp_path / "bad.json")})
+        load_trust({TRUST_CONFIG_ENV: str(tmp_path / "bad.json")}, ACTION)
     (tmp_path / "big.json").write_bytes(b" " * (1024 * 1024 + 1))
     with pytest.raises(ConfigError, match="is larger than"):
-        load_trust({TRUST_CONFIG_ENV: str(tmp_path / "big.json")})
+        load_trust({TRUST_CONFIG_ENV: str(tmp_path / "big.json")}, ACTION)

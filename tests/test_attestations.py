@@ -265,7 +265,7 @@ def test_with_a_password_there_is_a_notice_and_no_attestation(
 ) -> None:
     with Recording() as registry:
         inputs = {"publish-url": f"{registry.url}/", "username": "alice", "password": "s3cret"}
-        run = run_action(workspace, inputs, _env(github, stack))
+        run = run_action(workspace, {**inputs, "attestations": "true"}, _env(github, stack))  # asked for: a notice
 
     assert run.returncode == 0, run.output
     assert "::notice title=Attestations::No attestations were made: attestations are signed with the job" in run.stdout
@@ -278,7 +278,7 @@ def test_an_index_that_takes_none_gets_a_notice(
     github: FakeGitHubOIDC, stack: SigstoreStack, workspace: Path, offline_root: None
 ) -> None:
     with FakeTrustedIndex(github.public_key, publisher=PUBLISHER) as silent:  # no Simple API 1.3
-        run = run_action(workspace, _inputs(silent), _env(github, stack))
+        run = run_action(workspace, _inputs(silent, attestations="true"), _env(github, stack))
     assert run.returncode == 0, run.output
     assert "does not take them" in run.stdout
     assert all("attestations" not in stored.fields for stored in silent.files.values())

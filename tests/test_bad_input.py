@@ -331,7 +331,7 @@ CASES = [
     ),
     Case(
         "missing-packages-dir",
-        ("Packages directory build/out does not exist", "set `packages-dir`"),
+        ("Packages directory build/out does not exist", "point the `packages-dir` input at"),
         inputs=_with(**{"packages-dir": "build/out"}),
     ),
     Case(
@@ -418,7 +418,7 @@ CASES = [
     Case(
         "trusted-publishing-always-with-credentials",
         (
-            "trusted-publishing is `always` but other credentials are "
+            "`trusted-publishing: always` forbids other credentials, and these are "
             f"configured: {ENV_PREFIX}_USERNAME / {ENV_PREFIX}_PASSWORD",
             "Remove those credentials",
         ),
@@ -462,14 +462,14 @@ CASES = [
     Case(
         "publish-url-not-http",
         (
-            "`publish-url` 'ftp://files.example/upload/' is not an http:// or https:// URL",
+            "`publish-url` input 'ftp://files.example/upload/' is not an http:// or https:// URL",
             "Give the registry's full upload URL",
         ),
         inputs={"publish-url": "ftp://files.example/upload/"},
     ),
     Case(
         "check-url-not-http",
-        ("`check-url` 'file:///srv/simple/' is not an http:// or https:// URL",),
+        ("`check-url` input 'file:///srv/simple/' is not an http:// or https:// URL",),
         inputs=_with(**{"check-url": "file:///srv/simple/"}),
     ),
     Case(
@@ -500,7 +500,7 @@ CASES = [
     Case(
         "publish-url-with-ambiguous-user-info",
         (
-            "`publish-url` 'https://***@registry.invalid/legacy/' is ambiguous: it has an `@` after the end",
+            "`publish-url` input 'https://***@registry.invalid/legacy/' is ambiguous: it has an `@` after the end",
             "Percent-encode those characters",
         ),
         inputs={"publish-url": "https://alice:Amb1g/uous@registry.invalid/legacy/"},
@@ -514,7 +514,7 @@ CASES = [
     ),
     Case(
         "cli-check-url-with-ambiguous-user-info",
-        ("`check-url` 'https://***@registry.invalid/simple/' is ambiguous",),
+        ("--check-url 'https://***@registry.invalid/simple/' is ambiguous",),
         args=("--index", INDEX),
         env={**CREDS, "UV_PUBLISH_CHECK_URL": "https://reader:Amb1g?uous@registry.invalid/simple/"},
     ),
@@ -610,8 +610,8 @@ def test_no_credentials_lists_every_name_in_order(ws: Path, tripwire: Tripwire) 
         f"4. {ENV_PREFIX}_USERNAME / {ENV_PREFIX}_PASSWORD",
         "5. user in the publish URL / password in the publish URL",
         "6. netrc",
-        "7. keyring (keyring-provider: disabled)",
-        "8. trusted publishing (trusted-publishing: automatic)",
+        "7. keyring (`keyring-provider: disabled`)",
+        "8. trusted publishing (`trusted-publishing: automatic`)",
     ]
     positions = [text.find(name) for name in expected]
     assert -1 not in positions, text

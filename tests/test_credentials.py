@@ -75,8 +75,11 @@ FULL_ENV = {
 }
 
 
-def test_token_input_wins_over_everything() -> None:
-    creds, console = _resolve(FULL_ENV, token="tok-input", username="u", password="p")
+INDEX_ENV = {k: v for k, v in FULL_ENV.items() if k.startswith("UV_INDEX_")}
+
+
+def test_token_input_wins_over_the_index_variables() -> None:
+    creds, console = _resolve(INDEX_ENV, token="tok-input")
     assert (creds.username, creds.password, creds.method, creds.source) == (
         "__token__",
         "tok-input",
@@ -86,8 +89,23 @@ def test_token_input_wins_over_everything() -> None:
     assert "tok-input" in console.masked
 
 
+def test_a_token_with_a_username_or_password_is_refused() -> None:
+    """As `uv publish` refuses --token with --username/--password (their variables included): no silent winner."""
+    for env, given in (
+        (FULL_ENV, {}),
+        (INDEX_ENV, {"token": "tok-input", "username": "u", "password": "p"}),
+        ({"UV_PUBLISH_TOKEN": "tok-env"}, {"username": "u"}),
+        ({"UV_PUBLISH_USERNAME": "u"}, {"token": "tok-input"}),
+    ):
+        with pytest.raises(
+            ConfigError, match=r"^A token \(.+\) cannot be combined with a username or password"
+        ) as info:
+            _resolve(env, **given)
+        assert info.value.exit_code == 2
+
+
 def test_order_of_sources() -> None:
-    creds, _ = _resolve(FULL_ENV)
+    creds, _ = _resolve({**INDEX_ENV, "UV_PUBLISH_TOKEN": "tok-env"})
     assert (creds.username, creds.source) == ("__token__", "UV_PUBLISH_TOKEN")
     env = {k: v for k, v in FULL_ENV.items() if k != "UV_PUBLISH_TOKEN"}
     creds, _ = _resolve(env, username="in-user", password="in-pass")
@@ -175,7 +193,7 @@ def test_keyring_subprocess_with_known_username(tmp_path: Path, monkeypatch: pyt
 
 
 def test_always_with_other_credentials_is_refused() -> None:
-    with pytest.raises(ConfigError, match="trusted-publishing is `always` but other credentials") as info:
+    with pytest.raises(ConfigError, match="`trusted-publishing: always` forbids other credentials") as info:
         _resolve(
             {"UV_INDEX_MY_ARTIFACTORY_USERNAME": "u", "UV_INDEX_MY_ARTIFACTORY_PASSWORD": "p"},
             **{"trusted-publishing": "always"},
@@ -373,7 +391,7 @@ def test_keyring_that_hangs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ConfigError) as info:
         _resolve(env, **{"keyring-provider": "subprocess"})
     text = str(info.value)
-    assert f"keyring-provider `subprocess`: the `keyring` command ({command}) did not answer within 0.5 s" in text
+    assert f"`keyring-provider: subprocess`: the `keyring` command ({command}) did not answer within 0.5 s" in text
     assert (
         "the username from UV_INDEX_MY_ARTIFACTORY_USERNAME at the service `https://registry.example/upload/`" in text
     )

@@ -524,7 +524,7 @@ def test_trusted_publishing_always_conflicts_with_jfrog_oidc(
 ) -> None:
     run = run_action(workspace, _inputs(platform, **{"trusted-publishing": "always"}), env=github.env)
     assert run.returncode == 2, run.output
-    _diagnostic(run, "Configuration error", "other credentials are configured: `jfrog-oidc-provider-name` input")
+    _diagnostic(run, "Configuration error", "and these are configured: `jfrog-oidc-provider-name` input")
     assert not github.requests
 
 

@@ -24,6 +24,8 @@ from publisher.settings import Settings, build_settings
 from tests.fakes.github_oidc import FakeGitHubOIDC, default_claims
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher, refused
 
+ACTION = Settings()
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -491,7 +493,7 @@ def test_fake_index_verifies_signature_audience_expiry_and_reuse(
 
 
 def test_missing_variables_explain_the_permission() -> None:
-    error = trusted_publishing.missing_permission_error({"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push"})
+    error = trusted_publishing.missing_permission_error({"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push"}, ACTION)
     assert error.exit_code == 2
     assert "ACTIONS_ID_TOKEN_REQUEST_URL" in error.message
     assert "ACTIONS_ID_TOKEN_REQUEST_TOKEN" in error.message
@@ -501,7 +503,7 @@ def test_missing_variables_explain_the_permission() -> None:
 
 
 def test_missing_variables_outside_actions_say_so() -> None:
-    error = trusted_publishing.missing_permission_error({})
+    error = trusted_publishing.missing_permission_error({}, ACTION)
     assert "This is not a GitHub Actions job" in error.message
     assert error.exit_code == 2
 
@@ -521,7 +523,7 @@ def test_missing_variables_on_a_fork_pull_request_explain_forks(tmp_path: Path, 
         "GITHUB_EVENT_NAME": event_name,
         "GITHUB_EVENT_PATH": str(_event(tmp_path, "someone/octo-repo")),
     }
-    error = trusted_publishing.missing_permission_error(env)
+    error = trusted_publishing.missing_permission_error(env, ACTION)
     assert f"`{event_name}`" in error.message
     assert "`someone/octo-repo`" in error.message
     assert "never gives" in error.message
@@ -542,7 +544,7 @@ def test_pull_request_target_is_not_treated_as_a_fork(tmp_path: Path) -> None:
         "GITHUB_EVENT_PATH": str(_event(tmp_path, "someone/octo-repo")),
     }
     assert identity.fork_pull_request(env) is None
-    error = trusted_publishing.missing_permission_error(env)
+    error = trusted_publishing.missing_permission_error(env, ACTION)
     assert "fork" not in error.message
     assert "id-token: write" in (error.hint or "")
 

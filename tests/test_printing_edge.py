@@ -202,6 +202,7 @@ def oidc_answers(console: Console, value: str) -> None:
     """The audience, GitHub's answer and the mint-token refusal, each in the index's (or GitHub's) own words."""
     from publisher.identity import IdToken
     from publisher.retry import RetryPolicy
+    from publisher.settings import Settings
     from publisher.trusted_publishing import Minting
 
     class Canned(Minting):
@@ -220,7 +221,8 @@ def oidc_answers(console: Console, value: str) -> None:
         _response(422, json.dumps({"message": value, "errors": [{"code": value, "description": value}]})),
         _response(400, json.dumps({"errors": [{"code": "invalid-publisher", "description": value}] * 3})),
     ]
-    exchange = Canned(httpx.Client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0), {})
+    url, policy = "https://upload.example/legacy/", RetryPolicy(retries=0)
+    exchange = Canned(httpx.Client(), console, url, policy, {}, Settings())
     for response in bodies:
         exchange.canned = response
         try:
@@ -317,7 +319,7 @@ def check_url_pages(console: Console, value: str) -> None:
             request=httpx.Request("GET", "https://index.example/simple/x/"),
         )
         try:
-            parse_listing(response, "demo-pkg")
+            parse_listing(response, "demo-pkg", front_end="action")
             console.error("parsed")
         except PublishError as exc:
             console.error(str(exc), title=exc.title)
@@ -473,6 +475,8 @@ def test_a_short_secret_is_neither_masked_nor_redacted() -> None:
     assert safe.inline("said S3cret-8") == "said ***"
     masks = [line for line in out.getvalue().splitlines() if re.match(r"::add-mask ?::", line)]
     assert [line.rsplit("::", 1)[1] for line in masks] == ["S3cret-8"]
+
+
 @pytest.mark.parametrize("echo", [str.lower, str.upper, str.swapcase])
 def test_a_secret_echoed_in_another_case_is_redacted(echo: Callable[[str], str]) -> None:
     """The runner's mask is case-sensitive: a registry (or a listing) echoing the password lower-cased got past it."""

@@ -299,7 +299,9 @@ def test_pypirc_credentials_stay_on_the_repositorys_origin(tmp_path: Path) -> No
 
 
 def test_trusted_publishing_always_refuses_pypirc_credentials(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"other credentials are configured: username / password in .*\[corp\]"):
+    with pytest.raises(
+        ConfigError, match=r"forbids other credentials, and these are configured: username / password in .*\[corp\]"
+    ):
         _credentials(tmp_path, {}, **{"trusted-publishing": "always"})
 
 

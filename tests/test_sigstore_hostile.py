@@ -292,7 +292,10 @@ def _dripping_proxy() -> dict[str, Route]:
 
 def test_the_tuf_trust_root_fetch_ends_at_the_deadline(tmp_path: Path) -> None:
     """The public instance's trust root comes through TUF; behind a proxy that drips, it ends with the deadline."""
-    script = "from publisher import attest\nimport os\nattest.load_trust(os.environ)\n"
+    script = (
+        "from publisher import attest\nfrom publisher.settings import Settings\nimport os\n"
+        "attest.load_trust(os.environ, Settings())\n"
+    )
     with HostileServer(_dripping_proxy()) as proxy:
         env = {
             **{k: v for k, v in os.environ.items() if "PROXY" not in k.upper()},

@@ -148,7 +148,7 @@ def test_without_check_url_a_duplicate_answer_is_a_skip_with_a_warning(
     assert plain.returncode == 1, plain.output
     assert "already exists" in plain.output  # pypiserver's words
     assert "409" in plain.output
-    assert "`skip-existing` input" in plain.output  # the hint
+    assert "set `skip-existing: true`" in plain.output  # the hint, in the action's words
 
     skipping = run_action(workspace, {**inputs, "skip-existing": "true"})
     assert skipping.returncode == 0, skipping.output

@@ -55,14 +55,14 @@ PRODUCED_AT_LEAST = 12
 # -- the README side ----------------------------------------------------------------------------------------------
 
 _HEADING = re.compile(r"^#### (`+)(.+?)\1\s*$")
-_STATUS = re.compile(r"^(Error|Warning) \*(.+?)\*, exit status (\d+)\.")
+_STATUS = re.compile(r"^(Error|Warning|Notice) \*(.+?)\*, exit status (\d+)\.")
 _PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>")
 
 
 @dataclass(frozen=True)
 class Entry:
     message: str  # as written in the README, placeholders included
-    severity: str  # "error" or "warning", as the terminal prints it
+    severity: str  # "error", "warning" or "notice", as the terminal prints it
     title: str
     exit_code: int
 
@@ -104,7 +104,7 @@ def entry_for(key: str) -> Entry:
 
 # -- what the tool printed ----------------------------------------------------------------------------------------
 
-_COMMAND = re.compile(r"^::(error|warning)(?: ([^:]*))?::(.*)$")
+_COMMAND = re.compile(r"^::(error|warning|notice)(?: ([^:]*))?::(.*)$")
 
 
 def _unescape(text: str, *, prop: bool = False) -> str:
@@ -221,6 +221,17 @@ def _missing_credentials(bed: Bed) -> Printed:
 @case("is set but")
 def _password_without_username(bed: Bed) -> Printed:
     return bed.cli("--index", INDEX, env={f"{PREFIX}_PASSWORD": "s3cret"})
+
+
+@case("cannot be combined with a username or password")
+def _token_with_password(bed: Bed) -> Printed:
+    return bed.cli("--index", INDEX, "-t", "pypi-Tok3n", "-u", "alice", "-p", "s3cret")
+
+
+@case("No index was named, so the files go to PyPI")
+def _no_index_named(bed: Bed) -> Printed:
+    server = bed.pypiserver  # the check URL only: a dry run sends nothing to PyPI
+    return bed.cli("--dry-run", "--check-url", server.simple_url, "-u", "alice", "-p", "s3cret")
 
 
 @case("Index not found:")
@@ -639,7 +650,7 @@ def _mint_refused(bed: Bed) -> Printed:
     return _trusted(bed, publisher=Publisher("octo-org/another-repo", "release.yml"))
 
 
-@case("but other credentials are configured")
+@case("forbids other credentials, and these are configured")
 def _always_with_other_credentials(bed: Bed) -> Printed:
     return bed.cli("--index", INDEX, "--trusted-publishing", "always", "-u", "alice", "-p", "s3cret")
 

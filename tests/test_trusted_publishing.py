@@ -180,7 +180,7 @@ def test_automatic_without_variables_falls_through_to_missing_credentials(
     message = _diagnostic(
         run,
         "Missing credentials",
-        "trusted publishing (trusted-publishing: automatic)",
+        "trusted publishing (`trusted-publishing: automatic`)",
         "id-token: write",  # the missing-credentials hint still points at trusted publishing
     )
     assert "fork" not in message
@@ -315,8 +315,9 @@ def test_always_with_a_username_is_a_configuration_error(
     _diagnostic(
         run,
         "Configuration error",
-        "trusted-publishing is `always` but other credentials are configured: `username` input / `password` input",
-        "set trusted-publishing to `automatic`",
+        "`trusted-publishing: always` forbids other credentials, and these are configured: `username` input / "
+        "`password` input",
+        "set `trusted-publishing: automatic`",
     )
     assert "s3cret-Passw0rd" not in _visible(run)
     assert not github.requests

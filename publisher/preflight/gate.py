@@ -48,6 +48,9 @@ def run_preflight(
     check_url: str | None,
     environ: Mapping[str, str],
     console: Console,
+    *,
+    front_end: str,
+    native_tls: bool,
 ) -> str:
     """Check every file; raise PreflightError listing every problem, or return the one-line outcome."""
     if rules == "off":
@@ -56,7 +59,7 @@ def run_preflight(
     if rules == "pypi":
         from publisher.preflight.remote import index_problems
 
-        problems += index_problems(dists, check_url, environ, console)
+        problems += index_problems(dists, check_url, environ, console, front_end=front_end, native_tls=native_tls)
     if problems:
         order = {d.filename: n for n, d in enumerate(dists)}
         problems.sort(key=lambda p: order.get(p.file, len(order)))  # file by file, in upload order

@@ -90,10 +90,10 @@ def release_problems(dists: list[Dist], files: list[dict[str, object]], now: dat
     return problems
 
 
-def _ask(client: httpx.Client, url: str) -> list[dict[str, object]] | str:
+def _ask(client: httpx.Client, url: str, front_end: str) -> list[dict[str, object]] | str:
     """The release's files, [] when the index does not know the release, or why the answer could not be had."""
     try:
-        response = get(client, url, _NOBODY, what="The JSON API", extensions=body_limit(JSON_CAP))
+        response = get(client, url, _NOBODY, what="The JSON API", extensions=body_limit(JSON_CAP), front_end=front_end)
     except (httpx.HTTPError, PublishError) as exc:
         return safe.inline(exc, 300)
     if response.status_code == 404:
@@ -105,7 +105,14 @@ def _ask(client: httpx.Client, url: str) -> list[dict[str, object]] | str:
 
 
 def index_problems(
-    dists: list[Dist], check_url: str | None, environ: Mapping[str, str], console: Console, now: datetime | None = None
+    dists: list[Dist],
+    check_url: str | None,
+    environ: Mapping[str, str],
+    console: Console,
+    now: datetime | None = None,
+    *,
+    front_end: str,
+    native_tls: bool,
 ) -> list[Problem]:
     """PyPI's refusals that depend on the index's state, asked once per release; warnings when it cannot be asked."""
     releases: dict[tuple[str, str], list[Dist]] = {}
@@ -115,14 +122,14 @@ def index_problems(
         return []
     now = now or datetime.now(UTC)
     problems: list[Problem] = []
-    routing = client_routing(deadline_from(environ))
+    routing = client_routing(deadline_from(environ), native_tls=native_tls)
     with httpx.Client(timeout=15.0, headers={"User-Agent": USER_AGENT}, follow_redirects=False, **routing) as client:
         for (name, version), members in releases.items():
             url = json_url(check_url, name, version)
             if url is None:
                 console.debug(f"Preflight: no JSON API beside {safe.exact(check_url, 300)}; release rules not asked.")
                 return problems
-            answer = _ask(client, url)
+            answer = _ask(client, url, front_end)
             if isinstance(answer, str):
                 console.warning(
                     f"Preflight could not ask {safe.exact(url, 300)} what release {safe.exact(version, 100)} of "

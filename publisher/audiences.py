@@ -29,6 +29,7 @@ from typing import Literal
 
 from publisher import safe
 from publisher.exchange import Exchange
+from publisher.settings import label, set_to
 from publisher.urls import hostname, scheme
 
 SIGSTORE = "sigstore"
@@ -65,6 +66,7 @@ class Destination:
 
     url: str
     chosen_by: Literal["index", "settings", "sigstore"]
+    front_end: str = "action"  # how a refusal's hint spells the settings it names (settings.label / set_to)
 
 
 def for_sigstore(url: str) -> Destination:
@@ -142,8 +144,8 @@ Asking for the OIDC audience {audience} set in {setting} is refused: {reason}. N
 _REFUSED_INDEX_HINT = """\
 Check that the publish URL points at the index you meant: an index that answers another service's audience is \
 misconfigured, or is not the index it claims to be. An index of your own that implements trusted publishing must \
-answer an audience naming its host ({example}). Otherwise authenticate with an API token (`token`) and set \
-trusted-publishing to `never`."""
+answer an audience naming its host ({example}). Otherwise authenticate with an API token ({token}) and \
+{never}."""
 
 _REFUSED_SETTING_HINT = """\
 Set {setting} to the audience configured on the OIDC integration itself (JFrog's examples use `jfrog-github`), never \
@@ -167,7 +169,11 @@ def check(exchange: Exchange, audience: str | None, destination: Destination, *,
     shown = safe.code(audience, 200) if audience is not None else "(none)"
     if destination.chosen_by == "index":
         message = _REFUSED_INDEX.format(url=destination.url, audience=shown, reason=reason)
-        hint = _REFUSED_INDEX_HINT.format(example=safe.code(hostname(destination.url) or "pkgs.example.com", 200))
+        hint = _REFUSED_INDEX_HINT.format(
+            example=safe.code(hostname(destination.url) or "pkgs.example.com", 200),
+            token=label("token", destination.front_end),
+            never=set_to("trusted-publishing", "never", destination.front_end),
+        )
     else:
         subject = setting or f"{exchange.purpose.name}'s request (for {destination.url})"
         message = _REFUSED_SETTING.format(setting=subject, audience=shown, reason=reason)

@@ -123,8 +123,8 @@ def verify_found(
                 "Nothing was uploaded.",
                 hint=f"An attestation found beside a dist is sent only if it was made for this very file (name and "
                 f"sha256), signed by a certificate that chains to the Sigstore trust root and logged, by {identity}. "
-                "Delete it to upload without it, or let this step make a fresh one (trusted publishing with "
-                "attestations on).",
+                "Delete it to upload without it, or let this step make a fresh one (trusted publishing, "
+                f"{settings.written('attestations', True)}).",
             )
         shown = safe.exact(dist.filename + ATTESTATION_SUFFIX)
         console.info(f"  {shown}: verified against the trust root; identity: {identity}")

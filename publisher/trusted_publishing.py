@@ -295,7 +295,7 @@ class Minting(Exchange):
         tokens: list[IdToken] = []
 
         def id_token() -> str:
-            tokens.append(identity.fetch(self, self.environ, audience, Destination(self.base, "index")))
+            tokens.append(identity.fetch(self, self.environ, audience, Destination(self.base, "index", self.settings.front_end)))
             return tokens[-1].value
 
         response, _ = self.post_with_id_token(

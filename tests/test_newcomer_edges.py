@@ -176,9 +176,9 @@ BARE = re.compile(
 
 
 def _message_strings() -> list[tuple[str, str]]:
-    """Every string literal (f-string parts joined) in publisher/*.py that is not a docstring."""
+    """Every string literal (f-string parts joined) in publisher/**/*.py that is not a docstring."""
     found = []
-    for path in sorted((ROOT / "publisher").glob("*.py")):
+    for path in sorted((ROOT / "publisher").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         docstrings = {
             id(node.body[0].value)

@@ -81,7 +81,7 @@ def release_problems(dists: list[Dist], files: list[dict[str, object]], now: dat
             Problem(
                 d.filename,
                 "Only one sdist may be uploaded per release.",
-                "upload the sdist the release already holds (skip-existing), or publish a new version",
+                "upload the sdist the release already holds (skip existing files), or publish a new version",
                 LEGACY,
             )
             for d in new

@@ -53,6 +53,7 @@ lint: venv
 	$(PY) -m ruff check --no-cache .
 	$(PY) -m ruff format --no-cache --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 # Builds the image with podman (installed with apt when missing; needs root or password-less sudo) and runs
 # tests/container against it. STORAGE_ROOT=/empty/dir measures a fresh machine's run.

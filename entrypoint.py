@@ -12,7 +12,7 @@ def main() -> int:
     environ = os.environ
     with start_up():
         from publisher.action import read_input, settings_from_inputs
-        from publisher.console import ActionsConsole
+        from publisher.report.console import ActionsConsole
 
         console = ActionsConsole(verbose=(read_input(environ, "verbose") or "").lower() == "true", environ=environ)
     return launch(console, lambda: settings_from_inputs(environ, console), environ)

@@ -10,11 +10,11 @@ from contextlib import contextmanager as _contextmanager
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 if _TYPE_CHECKING:
-    from publisher.console import Console
-    from publisher.settings import Settings
+    from publisher.config.settings import Settings
+    from publisher.report.console import Console
 
-__version__ = "1.0.0"
-USER_AGENT = f"publish-dists/{__version__}"
+from publisher.version import USER_AGENT as USER_AGENT
+from publisher.version import __version__ as __version__
 
 # Start-up cost: httpx's __init__ imports its optional command line client (click, rich, pygments: ~40 ms) whenever
 # those happen to be installed. We never use it; a None entry makes that import fail fast and httpx falls back to
@@ -49,7 +49,7 @@ def start_up() -> _Iterator[None]:
 
 def launch(console: "Console", build_settings: "_Callable[[], Settings]", environ: "_Mapping[str, str]") -> int:
     """The shared tail of both front ends: settings (bad input is exit 2 before the HTTP stack loads), then the run."""
-    from publisher.errors import ConfigError
+    from publisher.report.errors import ConfigError
 
     with start_up():
         try:

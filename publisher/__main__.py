@@ -12,11 +12,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from publisher import __version__, launch
-from publisher.console import make_console
+from publisher import launch
+from publisher.report.console import make_console
+from publisher.version import __version__
 
 if TYPE_CHECKING:  # imported where used, so --help and --version load neither pydantic nor httpx
-    from publisher.settings import Settings
+    from publisher.config.settings import Settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -133,7 +134,7 @@ _ENV_DEFAULTS = {
 
 def settings_from_args(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     args = vars(parser().parse_args(argv))
-    from publisher.settings import build_settings
+    from publisher.config.settings import build_settings
 
     raw: dict[str, object] = {"files": tuple(args.pop("files"))}
     for key, value in args.items():

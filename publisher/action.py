@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from publisher.console import Console
-from publisher.settings import Settings, build_settings
-from publisher.urls import userinfo_secrets
+from publisher.config.settings import Settings, build_settings
+from publisher.config.urls import userinfo_secrets
+from publisher.report.console import Console
 
 INPUTS = (
     "index",

@@ -13,22 +13,24 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import cast
 
-from publisher import attestations, cancel, safe
-from publisher import report as render
-from publisher.confirm import Accepted
-from publisher.console import BufferedConsole, Console, ThreadConsole
-from publisher.credentials import resolve_credentials
-from publisher.declared import note_declared_indexes
-from publisher.dists import Dist, collect
-from publisher.errors import ConfigError, NotPublishedError, PublishError
-from publisher.index import Target, resolve_target
+from publisher.attest import prepare as attestations
+from publisher.auth.chain import resolve_credentials
+from publisher.config.declared import note_declared_indexes
+from publisher.config.settings import Settings
+from publisher.config.target import Target, resolve_target
+from publisher.config.urls import display, sends_in_clear, userinfo_secrets
+from publisher.dists.collect import Dist, collect
+from publisher.index.client import make_client
+from publisher.index.confirm import Accepted
+from publisher.index.upload import Session, open_session, upload_one
+from publisher.net.transport import abort_all
 from publisher.preflight import resolve_mode, run_preflight
 from publisher.preflight.problems import PreflightError
-from publisher.report import FileResult, Report, Status, human_size
-from publisher.settings import Settings
-from publisher.transport import abort_all
-from publisher.upload import Session, make_client, open_session, upload_one
-from publisher.urls import display, sends_in_clear, userinfo_secrets
+from publisher.report import cancel, safe
+from publisher.report import results as render
+from publisher.report.console import BufferedConsole, Console, ThreadConsole
+from publisher.report.errors import ConfigError, NotPublishedError, PublishError
+from publisher.report.results import FileResult, Report, Status, human_size
 
 # `<AUDIENCE>_ID_TOKEN`: the ID tokens a GitLab CI job's `id_tokens:` hold (identity.py).
 _SECRET_ENV = re.compile(
@@ -95,7 +97,7 @@ def publish(settings: Settings, environ: Mapping[str, str], console: Console, re
     _refuse_plain_http(settings, target, credentials.present)
 
     if settings.dry_run:  # what the real run would do with each file, from the check URL (predict.py)
-        from publisher.predict import predict
+        from publisher.index.predict import predict
 
         attestations.check_existing(settings, credentials, dists, environ, router)
         predict(settings, target, credentials, dists, environ, router, report)

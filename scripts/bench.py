@@ -346,7 +346,7 @@ def import_breakdown(argv: list[str]) -> list[str]:
 # What every upload must load whatever we do (pydantic for the settings, httpx and httpcore for HTTP, packaging to
 # read METADATA), each step measured as a process of its own; the collector is off as in our start-up.
 _SETTINGS = (
-    "import gc; gc.disable(); from publisher.settings import build_settings; "
+    "import gc; gc.disable(); from publisher.config.settings import build_settings; "
     "build_settings({'files': ('a.whl',), 'username': 'u', 'password': 'p'}, source='option')"
 )
 FLOOR_STEPS = [
@@ -522,7 +522,7 @@ def notes(results: dict[str, dict[str, Sample]], floor: list[tuple[str, float]])
         "(1) No garbage collection while the modules load, then `gc.freeze()` (`publisher.start_up`, used by the "
         "CLI and the action's entrypoint): the collector walked the ~100k objects pydantic, httpx and packaging "
         "allocate at import again and again, ~30 ms. (2) The SSL context (certifi's CA bundle, ~20 ms) is built at "
-        "the first https request instead of when the client is created (`publisher/transport.py`); an http:// "
+        "the first https request instead of when the client is created (`publisher/net/transport.py`); an http:// "
         "registry never loads it, https is verified exactly as before (same httpx transport, `SSL_CERT_FILE` "
         "honoured; with a proxy configured httpx's own transport is used as before). (3) The multipart body goes "
         "out in writes of >= 64 KiB instead of ~50 `sendall`s per file (fewer system calls and TCP segments for "

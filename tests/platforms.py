@@ -8,13 +8,13 @@ Linux-only linters), and tests whose expectations are written for POSIX paths.
 
 `apply()` (called by conftest.py's `pytest_collection_modifyitems`) marks each matching test with `skip`, or with a
 non-strict `xfail` for an expectation known not to hold there, giving the rule's reason. A rule names tests by node
-id, as pytest prints it (always with `/`): a module (`tests/test_cancel.py`), a directory (`tests/container/`), a test
-with all its parameters (`tests/test_x.py::test_y`), one parameter set (`tests/test_x.py::test_y[case]`), with `*`
-matching anything; or by a fixture the test requests (`devpi`). test_platforms.py fails when a pattern matches no
+id, as pytest prints it (always with `/`): a module (`tests/report/test_cancel.py`), a directory (`tests/container/`),
+a test with all its parameters (`tests/test_x.py::test_y`), one parameter set (`tests/test_x.py::test_y[case]`), with
+`*` matching anything; or by a fixture the test requests (`devpi`). test_platforms.py fails when a pattern matches no
 collected test, so a renamed test cannot slip out of this list unnoticed.
 
 `TESTS_PLATFORM=win32` (or `darwin`) applies another platform's rules, to preview them here:
-`TESTS_PLATFORM=win32 python -m pytest -rs tests/test_cancel.py`.
+`TESTS_PLATFORM=win32 python -m pytest -rs tests/report/test_cancel.py`.
 """
 
 from __future__ import annotations
@@ -83,21 +83,21 @@ RULES: tuple[Rule, ...] = (
         NOT_LINUX,
         fixtures=("devpi", "devpi_index"),
         tests=(
-            "tests/test_skip_existing.py::*[devpi]",  # the registry fixture asks for devpi_index by name
+            "tests/index/test_skip_existing.py::*[devpi]",  # the registry fixture asks for devpi_index by name
             "tests/test_publish.py::test_wrong_password_status_per_registry[devpi_index-*]",
         ),
     ),
     Rule(
         "Linux only: makes a file name that is not UTF-8; macOS (APFS) refuses one and Windows names are UTF-16",
         NOT_LINUX,
-        tests=("tests/test_injection.py::test_dist_name_that_is_not_utf8_is_refused_with_a_report",),
+        tests=("tests/report/test_injection.py::test_dist_name_that_is_not_utf8_is_refused_with_a_report",),
     ),
     # -- POSIX only ------------------------------------------------------------------------------------------------
     Rule(
         "POSIX only: sends SIGINT/SIGTERM to the running action (on Windows send_signal(SIGTERM) is TerminateProcess "
         "and SIGINT does not exist) and uses a #!/bin/sh keyring",
         ONLY_WINDOWS,
-        tests=("tests/test_cancel.py",),
+        tests=("tests/report/test_cancel.py",),
     ),
     Rule(
         "POSIX only: the benchmark measures each tool's process with os.wait4, which Windows lacks (`make bench` is a "
@@ -123,9 +123,9 @@ RULES: tuple[Rule, ...] = (
         "POSIX only: makes file names with a newline and `:`, which Windows file systems refuse",
         ONLY_WINDOWS,
         tests=(
-            "tests/test_injection.py::test_dist_name_with_a_newline_is_refused_before_any_request",
-            "tests/test_injection.py::test_hidden_file_name_in_the_verbose_log_is_escaped",
-            "tests/test_injection.py::test_other_skipped_file_name_is_escaped_in_its_warning",
+            "tests/report/test_injection.py::test_dist_name_with_a_newline_is_refused_before_any_request",
+            "tests/report/test_injection.py::test_hidden_file_name_in_the_verbose_log_is_escaped",
+            "tests/report/test_injection.py::test_other_skipped_file_name_is_escaped_in_its_warning",
             "tests/test_hostile_input.py::test_packages_dir_with_a_hostile_name_is_shown_escaped",
         ),
     ),
@@ -149,7 +149,7 @@ RULES: tuple[Rule, ...] = (
         "Windows: Scripts\\keyring.exe, %LOCALAPPDATA%); test_platforms.py covers the keyring lookup there",
         ONLY_WINDOWS,
         tests=(
-            "tests/test_credentials.py::test_keyring_subprocess_with_known_username",
+            "tests/auth/test_chain.py::test_keyring_subprocess_with_known_username",
             "tests/test_publish.py::test_keyring_source",
             "tests/test_native_action.py::test_keyring_command_of_the_runner_comes_before_the_actions_own",
         ),

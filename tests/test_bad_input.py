@@ -633,8 +633,8 @@ def test_plain_http_is_refused_before_dns_or_a_client(
 ) -> None:
     """`registry.invalid` must not even be resolved: the refusal comes before any socket or HTTP client exists."""
     import publisher.run
-    from publisher.console import TerminalConsole
-    from publisher.settings import build_settings
+    from publisher.config.settings import build_settings
+    from publisher.report.console import TerminalConsole
 
     touched: list[str] = []
 

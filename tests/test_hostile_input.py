@@ -114,7 +114,7 @@ def test_attestation_symlink_inside_the_packages_directory_is_read(ws: Path, tri
     from tests.fakes.sigstore_stack import SigstoreStack
 
     digest = hashlib.sha256((ws / "dist" / WHEEL).read_bytes()).hexdigest()
-    with SigstoreStack() as stack:  # current and valid: it is verified before it is sent (publisher/planted.py)
+    with SigstoreStack() as stack:  # current and valid: it is verified before it is sent (publisher/attest/planted.py)
         (ws / "dist" / "kept.json").write_text(json.dumps(stack.attestation(WHEEL, digest)))
         _attest(ws).symlink_to(ws / "dist" / "kept.json")
         trust = {"PUBLISHER_SIGSTORE_TRUST_CONFIG": str(stack.trust_config_path)}

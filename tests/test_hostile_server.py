@@ -13,16 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
-from publisher import trusted_publishing
-from publisher.console import TerminalConsole
-from publisher.credentials import NO_CREDENTIALS, ReadAuth
-from publisher.digests import file_digests
-from publisher.dists import Dist
-from publisher.errors import TrustedPublishingError, UploadError
-from publisher.existing import Checker, Existing
-from publisher.retry import RetryPolicy
-from publisher.settings import build_settings
-from publisher.upload import make_client, registry_message
+from publisher.auth import trusted_publishing
+from publisher.auth.model import NO_CREDENTIALS, ReadAuth
+from publisher.config.settings import build_settings
+from publisher.dists.collect import Dist
+from publisher.dists.digests import file_digests
+from publisher.index.client import make_client
+from publisher.index.existing import Checker, Existing
+from publisher.index.upload import registry_message
+from publisher.net.retry import RetryPolicy
+from publisher.report.console import TerminalConsole
+from publisher.report.errors import TrustedPublishingError, UploadError
 from tests.fakes import Request
 from tests.fakes import Response as FakeResponse
 from tests.fakes.github_oidc import TOKEN_PATH, FakeGitHubOIDC

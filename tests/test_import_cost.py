@@ -46,24 +46,30 @@ def test_help_imports_neither_httpx_nor_pydantic() -> None:
     ],
 )
 def test_the_upload_path_leaves_optional_modules_unimported(heavy: str) -> None:
-    loaded = _modules_after("import publisher.__main__, publisher.run, publisher.upload, httpx")
+    loaded = _modules_after("import publisher.__main__, publisher.run, publisher.index.upload, httpx")
     assert heavy not in loaded
 
 
 @pytest.mark.parametrize(
-    "module", ["publisher.trusted_publishing", "publisher.jfrog", "publisher.identity", "publisher.exchange"]
+    "module",
+    [
+        "publisher.auth.trusted_publishing",
+        "publisher.auth.jfrog",
+        "publisher.auth.identity",
+        "publisher.auth.exchange",
+    ],
 )
 def test_oidc_is_imported_only_for_an_exchange(module: str) -> None:
     """Trusted publishing and JFrog OIDC (and the ID tokens they need) load only when the credential chain gets to
     them."""
-    loaded = _modules_after("import publisher.__main__, publisher.run, publisher.upload, httpx", top_level=False)
+    loaded = _modules_after("import publisher.__main__, publisher.run, publisher.index.upload, httpx", top_level=False)
     assert module not in loaded
 
 
-@pytest.mark.parametrize("module", ["publisher.existing", "html.parser", "tarfile"])
+@pytest.mark.parametrize("module", ["publisher.index.existing", "html.parser", "tarfile"])
 def test_the_upload_path_imports_check_url_and_sdist_code_only_when_used(module: str) -> None:
     """The Simple API client (and its HTML parser) only with a check URL; tarfile only for an sdist."""
-    loaded = _modules_after("import publisher.__main__, publisher.run, publisher.upload, httpx", top_level=False)
+    loaded = _modules_after("import publisher.__main__, publisher.run, publisher.index.upload, httpx", top_level=False)
     assert module not in loaded
 
 
@@ -87,12 +93,12 @@ def password_upload(tmp_path_factory: pytest.TempPathFactory, built_dists: Dists
     return set(json.loads(out.read_text()))
 
 
-@pytest.mark.parametrize("module", [*_UNUSED_ON_A_PASSWORD_UPLOAD, "sigstore", "publisher.exchange"])
+@pytest.mark.parametrize("module", [*_UNUSED_ON_A_PASSWORD_UPLOAD, "sigstore", "publisher.auth.exchange"])
 def test_a_password_upload_over_http_loads_no_async_http2_or_tls_trust_modules(
     password_upload: set[str], module: str
 ) -> None:
     """httpcore's package imports its async extras (anyio, trio), HTTP/2 (h2) and certifi at its top; none is used
-    by a synchronous HTTP/1.1 upload over http (publisher/httpcore_lean.py). truststore loads only with native-tls,
+    by a synchronous HTTP/1.1 upload over http (publisher/net/httpcore_lean.py). truststore loads only with native-tls,
     sigstore only to sign, the token exchange only for OIDC."""
     assert password_upload  # the upload ran and recorded its modules
     assert not {name for name in password_upload if name == module or name.startswith(f"{module}.")}
@@ -102,7 +108,7 @@ def test_the_stand_ins_leave_the_optional_modules_importable() -> None:
     """After the lean import, anyio and certifi import as ever (for whoever uses them), and httpcore's certifi
     reference reaches the real one."""
     code = (
-        "import publisher.transport, httpcore._ssl, anyio, certifi, sys\n"
+        "import publisher.net.transport, httpcore._ssl, anyio, certifi, sys\n"
         "assert httpcore._ssl.certifi.where() == certifi.where()\n"
         "assert sys.modules['anyio'] is anyio and sys.modules['certifi'] is certifi"
     )

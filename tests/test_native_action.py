@@ -363,7 +363,7 @@ def _mini_action(tmp_path: Path, wheelhouse: Path, run_py: str | None = None) ->
 
 def test_the_publish_step_execs_python_so_the_runners_signals_reach_it(tmp_path: Path, wheelhouse: Path) -> None:
     """The runner signals the step's process (SIGINT, SIGTERM; Ctrl+C, Ctrl+Break on Windows): `exec` makes that
-    process Python itself, whose handlers (publisher/cancel.py) stop the uploads in order. Here the step's Python
+    process Python itself, whose handlers (publisher/report/cancel.py) stop the uploads in order. Here the step's Python
     reports its parent: the harness, not a bash in between. It also reports the interpreter flags the step uses."""
     report = (
         "import os, sys\n"

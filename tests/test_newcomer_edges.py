@@ -148,7 +148,7 @@ def test_the_action_names_inputs(workspace: Path) -> None:
 
 
 def test_spelling_of_settings() -> None:
-    from publisher.settings import set_to, written  # imported here: the end-to-end tests above also run on main
+    from publisher.report.wording import set_to, written  # imported here: the end-to-end tests above also run on main
 
     assert written("keyring-provider", "disabled", "action") == "`keyring-provider: disabled`"
     assert written("keyring-provider", "disabled", "cli") == "--keyring-provider disabled"
@@ -247,9 +247,9 @@ def test_asked_for_attestations_get_the_notice_with_what_to_do(pypiserver: PypiS
 
 
 def test_pypi_and_testpypi_always_get_the_notice() -> None:
-    from publisher.attestations import notice_shown
-    from publisher.index import Target
-    from publisher.settings import build_settings
+    from publisher.attest.prepare import notice_shown
+    from publisher.config.settings import build_settings
+    from publisher.config.target import Target
 
     unset = build_settings({}, source="option")
     explicit = build_settings({"attestations": "true"}, source="option")

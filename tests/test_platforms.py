@@ -60,7 +60,7 @@ def test_patterns_name_modules_directories_tests_and_parameters() -> None:
 
 
 def test_rules_depend_on_the_platform_and_skip_wins() -> None:
-    cancel = "tests/test_cancel.py::test_signal_before_the_uploads_stops_at_once"
+    cancel = "tests/report/test_cancel.py::test_signal_before_the_uploads_stops_at_once"
     assert platforms.rules_for(cancel, (), "linux") == []
     assert platforms.rules_for(cancel, (), "darwin") == []
     assert [r.expected_failure for r in platforms.rules_for(cancel, (), "win32")] == [False]

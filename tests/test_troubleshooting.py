@@ -869,12 +869,12 @@ def test_no_readme_entry_repeats_its_title() -> None:
 
 def _error_titles() -> dict[str, str]:
     """Every error class's name -> its title."""
-    import publisher.cancel
-    import publisher.errors
-    import publisher.predict
+    import publisher.index.predict
+    import publisher.report.cancel
+    import publisher.report.errors
 
     titles: dict[str, str] = {}
-    pending = [publisher.errors.PublishError]
+    pending = [publisher.report.errors.PublishError]
     while pending:
         cls = pending.pop()
         titles[cls.__name__] = cls.title

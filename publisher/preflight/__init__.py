@@ -11,7 +11,7 @@ elsewhere), `pypi`, `basic` (index-neutral: valid metadata, a sound archive), `o
 
 This package may import only the reading-level modules of publisher (dists, errors, safe, settings, console, bodies,
 reads, bounds, transport, credentials' ReadAuth) -- never upload, confirm or run: it decides before they start
-(tests/test_preflight_rules.py keeps it so).
+(tests/preflight/test_preflight_rules.py keeps it so).
 The rules were written from Warehouse commit 6b62157124ab7865029afeeadf282bce27d601d9 (no code copied).
 """
 

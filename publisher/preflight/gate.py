@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
-from publisher.console import Console
-from publisher.dists import Dist
+from publisher.config.settings import Settings
+from publisher.dists.collect import Dist
 from publisher.preflight.problems import PreflightError, Problem
 from publisher.preflight.rules_metadata import basic_metadata_problems, pypi_metadata_problems
 from publisher.preflight.rules_names import name_problems
 from publisher.preflight.rules_wheel import archive_problems
-from publisher.settings import Settings
+from publisher.report.console import Console
 
 Mode = Literal["auto", "pypi", "basic", "off"]
 Rules = Literal["pypi", "basic", "off"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from publisher import safe
-from publisher.errors import DistError
+from publisher.report import safe
+from publisher.report.errors import DistError
 
 LEGACY = "warehouse/forklift/legacy.py"
 METADATA = "warehouse/forklift/metadata.py"

@@ -14,16 +14,17 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 from packaging.utils import canonicalize_name
 
-from publisher import USER_AGENT, safe
-from publisher.bodies import body_limit, json_value
-from publisher.bounds import deadline_from
-from publisher.console import Console
-from publisher.credentials import ReadAuth
-from publisher.dists import Dist
-from publisher.errors import PublishError
+from publisher.auth.model import ReadAuth
+from publisher.dists.collect import Dist
+from publisher.index.reads import get
+from publisher.net.bodies import body_limit, json_value
+from publisher.net.bounds import deadline_from
+from publisher.net.transport import client_routing
 from publisher.preflight.problems import LEGACY, Problem
-from publisher.reads import get
-from publisher.transport import client_routing
+from publisher.report import safe
+from publisher.report.console import Console
+from publisher.report.errors import PublishError
+from publisher.version import USER_AGENT
 
 MAX_AGE = timedelta(days=14)
 JSON_CAP = 4 * 1024 * 1024

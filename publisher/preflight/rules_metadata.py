@@ -12,9 +12,9 @@ from packaging.metadata import InvalidMetadata, Metadata
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from publisher import safe
-from publisher.dists import Dist
+from publisher.dists.collect import Dist
 from publisher.preflight.problems import LEGACY, METADATA, MORE_INFO_METADATA, Problem
+from publisher.report import safe
 
 SUPPORTED_METADATA_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"})
 MAX_SUMMARY = 512

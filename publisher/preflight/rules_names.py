@@ -1,7 +1,7 @@
 """PyPI's rules for a file's name: the platform tags it may carry, and the normalised names PEP 625 and the wheel
 spec require (warehouse/forklift/legacy.py). Pure functions of the name and the parsed metadata.
 
-publisher.dists already refuses what every index refuses (a name that does not parse, a name or version that
+publisher.dists.collect already refuses what every index refuses (a name that does not parse, a name or version that
 disagrees with the metadata, a .zip sdist); these are the stricter rules PyPI adds on top.
 """
 
@@ -12,7 +12,7 @@ import re
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from publisher.dists import Dist
+from publisher.dists.collect import Dist
 from publisher.preflight.problems import LEGACY, Problem
 
 # Platform tags PyPI takes (legacy.py's static list and patterns), restated here.
@@ -107,7 +107,7 @@ def _sdist_rules(dist: Dist) -> list[Problem]:
     try:
         version = str(Version(dist.version))
     except InvalidVersion:
-        return []  # publisher.dists refused it already
+        return []  # publisher.dists.collect refused it already
     expected = f"{canonicalize_name(dist.name).replace('-', '_')}-{version}.tar.gz"
     if file == expected:
         return []

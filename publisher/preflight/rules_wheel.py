@@ -15,7 +15,7 @@ import re
 import zipfile
 from typing import IO
 
-from publisher.dists import Dist
+from publisher.dists.collect import Dist
 from publisher.preflight.problems import ARCHIVES, LEGACY, WHEEL, ZIPFILES, Problem
 from publisher.preflight.zipcheck import zip_findings
 

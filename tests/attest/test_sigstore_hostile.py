@@ -294,7 +294,7 @@ def _dripping_proxy() -> dict[str, Route]:
 def test_the_tuf_trust_root_fetch_ends_at_the_deadline(tmp_path: Path) -> None:
     """The public instance's trust root comes through TUF; behind a proxy that drips, it ends with the deadline."""
     script = (
-        "from publisher import attest\nfrom publisher.config.settings import Settings\nimport os\n"
+        "from publisher.attest import sign as attest\nfrom publisher.config.settings import Settings\nimport os\n"
         "attest.load_trust(os.environ, Settings())\n"
     )
     with HostileServer(_dripping_proxy()) as proxy:

@@ -35,8 +35,19 @@ tools: venv $(TOOLS)/.actionlint-$(ACTIONLINT_VERSION)
 demo: venv
 	$(PY) scripts/demo.py
 
+# Two passes, one command (either failing, or collecting nothing -- pytest's exit 5 -- fails `make test`):
+# 1. everything but the `serial` tests, spread over TEST_WORKERS pytest-xdist workers. The tests mostly wait on
+#    local servers and subprocesses, so more workers than cores pays. `loadgroup` keeps the tests of the session's
+#    devpi-server on one worker (tests/conftest.py), so it starts once.
+# 2. the `serial` tests -- bounded in wall time or memory -- alone, so other tests' load cannot break their bounds.
+# Every worker collects the whole suite: with PYTHONDONTWRITEBYTECODE set, pytest would rewrite the asserts of every
+# test module in every worker, every run (~10 s of CPU each); emptied, the rewritten modules are cached (__pycache__).
+TEST_WORKERS ?= 4
+TEST_ENV     := PYTHONDONTWRITEBYTECODE=
+
 test: venv tools
-	$(PY) -m pytest
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial"
+	$(TEST_ENV) $(PY) -m pytest -m serial
 
 lint: venv
 	$(PY) -m ruff check --no-cache .

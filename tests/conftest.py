@@ -27,8 +27,12 @@ _index_numbers = itertools.count(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip (with the reason) what tests/platforms.py says cannot run on this operating system."""
+    """Skip (with the reason) what tests/platforms.py says cannot run on this operating system; under pytest-xdist
+    (`make test`), send every test of the session's devpi-server to one worker, so one server starts, not one each."""
     platforms.apply(items)
+    for item in items:
+        if "devpi" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("devpi"))
 
 
 @pytest.hookimpl(wrapper=True)

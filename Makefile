@@ -35,7 +35,7 @@ tools: venv $(TOOLS)/.actionlint-$(ACTIONLINT_VERSION)
 demo: venv
 	$(PY) scripts/demo.py
 
-# Two passes, one command (either failing, or collecting nothing -- pytest's exit 5 -- fails `make test`):
+# Two passes, one command; both always run, and either failing (or collecting nothing: pytest's exit 5) fails it:
 # 1. everything but the `serial` tests, spread over TEST_WORKERS pytest-xdist workers. The tests mostly wait on
 #    local servers and subprocesses, so more workers than cores pays. `loadgroup` keeps the tests of the session's
 #    devpi-server on one worker (tests/conftest.py), so it starts once.
@@ -46,8 +46,10 @@ TEST_WORKERS ?= 4
 TEST_ENV     := PYTHONDONTWRITEBYTECODE=
 
 test: venv tools
-	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial"
-	$(TEST_ENV) $(PY) -m pytest -m serial
+	@status=0; \
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" || status=$$?; \
+	$(TEST_ENV) $(PY) -m pytest -m serial || status=$$?; \
+	exit $$status
 
 lint: venv
 	$(PY) -m ruff check --no-cache .

@@ -32,8 +32,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     (`make test`), send every test of the session's devpi-server to one worker, so one server starts, not one each."""
     platforms.apply(items)
     for item in items:
-        if "devpi" in getattr(item, "fixturenames", ()):
+        if _uses_devpi(item):
             item.add_marker(pytest.mark.xdist_group("devpi"))
+
+
+def _uses_devpi(item: pytest.Item) -> bool:
+    """Requests the devpi fixtures, or names one as a parameter (for `request.getfixturevalue`)."""
+    if "devpi" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(str(value).startswith("devpi") for value in callspec.params.values())
 
 
 @pytest.hookimpl(wrapper=True)

@@ -7,6 +7,7 @@ Costs, measured on 2 cores: `pypiserver` ~0.3 s per test, `devpi` ~5 s once per 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ if str(ROOT) not in sys.path:  # `from tests.support ...` whatever directory pyt
     sys.path.insert(0, str(ROOT))
 
 from tests import platforms  # noqa: E402
-from tests.support.builders import Dists, build_project, make_workspace  # noqa: E402
+from tests.support.builders import Dists, build_project, make_workspace, share_builds  # noqa: E402
 from tests.support.servers import DevpiIndex, DevpiServer, PypiServer  # noqa: E402
 
 INDEX_NAME = "private-repo"
@@ -27,8 +28,20 @@ _index_numbers = itertools.count(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip (with the reason) what tests/platforms.py says cannot run on this operating system."""
+    """Skip (with the reason) what tests/platforms.py says cannot run on this operating system; under pytest-xdist
+    (`make test`), send every test of the session's devpi-server to one worker, so one server starts, not one each."""
     platforms.apply(items)
+    for item in items:
+        if _uses_devpi(item):
+            item.add_marker(pytest.mark.xdist_group("devpi"))
+
+
+def _uses_devpi(item: pytest.Item) -> bool:
+    """Requests the devpi fixtures, or names one as a parameter (for `request.getfixturevalue`)."""
+    if "devpi" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(str(value).startswith("devpi") for value in callspec.params.values())
 
 
 @pytest.hookimpl(wrapper=True)
@@ -46,6 +59,13 @@ def _show_log_if_failed(request: pytest.FixtureRequest, title: str, log: str) ->
     if request.node.stash.get(_FAILED, False):
         tail = log[-20_000:]
         print(f"\n----- {title} (last {len(tail)} characters) -----\n{tail}")  # shown as "Captured stdout teardown"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _builds_shared_by_workers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Build each dist once per run: pytest-xdist workers' temporary roots sit in the run's own, which all see."""
+    base = tmp_path_factory.getbasetemp()
+    share_builds((base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "built-dists-cache")
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from tests.support.budget import within
 from tests.support.builders import build_wheel
 from tests.support.runner import CliRun, run_action, run_cli
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.serial]  # wall-time and memory bounds
 
 MIB = 1024 * 1024
 WHEEL = "demo_pkg-1.0.0-py3-none-any.whl"

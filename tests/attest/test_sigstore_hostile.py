@@ -31,7 +31,7 @@ from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
 from tests.support.builders import build_wheel
 from tests.support.runner import ActionRun, run_action
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.serial]  # peak-memory and wall-time bounds
 
 MIB = 1024 * 1024
 HUGE = 300 * MIB

@@ -5,7 +5,8 @@ Each path gets an :class:`Answer` (or a function of the request returning one); 
 Plain sockets, one request per connection (`Connection: close`), a thread per connection, so an answer can be
 written byte by byte at any pace. Big bodies are generated as they are sent, never held: `Answer.huge(300 * MIB)`
 costs the server a 1 MiB buffer; a gzip bomb is compressed once, chunk by chunk, and cached (300 MiB of zeros
-compress to ~300 KiB).
+compress to ~300 KiB) -- when a server that serves it starts, not when the answer is made: parametrize lists make
+answers at collection, which every pytest-xdist worker repeats, and the compression takes seconds.
 
     with HostileServer({"/legacy/": Answer.drip_headers(every=0.2)}) as registry:
         ...  # upload to f"{registry.url}/legacy/"
@@ -70,6 +71,7 @@ class Answer:
     every: float = 0.0  # seconds between the dripped bytes
     drip_after: int = 0  # bytes of the body sent at once before the drip starts
     stall: float = 0.0  # seconds of silence after the request was read, before anything is sent
+    deferred: Callable[[], bytes] | None = field(default=None, repr=False)  # the body, made by ready()
 
     @classmethod
     def text(cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Answer:
@@ -101,8 +103,8 @@ class Answer:
     @classmethod
     def gzip_bomb(cls, size: int, status: int = 200, content_type: str = "text/html") -> Answer:
         """`size` zero bytes once inflated; a few hundred KiB on the wire."""
-        body = gzip_of_zeros(size)
-        return cls(status, {"Content-Type": content_type, "Content-Encoding": "gzip"}, body)
+        headers = {"Content-Type": content_type, "Content-Encoding": "gzip"}
+        return cls(status, headers, deferred=functools.partial(gzip_of_zeros, size))
 
     @classmethod
     def drip_headers(cls, every: float, status: int = 200) -> Answer:
@@ -125,7 +127,14 @@ class Answer:
         """Read the request, then say nothing for `seconds` (and then a 200)."""
         return cls(200, {"Content-Type": "text/plain"}, b"late", stall=seconds)
 
+    def ready(self) -> Self:
+        """Make a deferred body now (HostileServer.start() does, so no test's time or memory bound pays for it)."""
+        if self.deferred is not None:
+            self.body, self.deferred = self.deferred(), None
+        return self
+
     def head(self) -> bytes:
+        self.ready()
         reason = http.client.responses.get(self.status, "Unknown")
         length = self.length if self.generate is not None else len(self.body)
         lines = [f"HTTP/1.1 {self.status} {reason}", *(f"{k}: {v}" for k, v in self.headers.items())]
@@ -133,6 +142,7 @@ class Answer:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def chunks(self) -> Iterator[bytes]:
+        self.ready()
         if self.generate is not None:
             yield from self.generate()
         elif self.body:
@@ -153,6 +163,9 @@ class HostileServer(ServerThread):
         self._stopping = threading.Event()
 
     def start(self) -> Self:
+        for route in self.routes.values():
+            if isinstance(route, Answer):
+                route.ready()
         server_ = self
 
         class Handler(socketserver.StreamRequestHandler):

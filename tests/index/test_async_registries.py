@@ -117,6 +117,7 @@ def test_a_failed_task_is_accepted_not_stored_with_its_description(tmp_path: Pat
         assert "Accepted, not stored: 1." in run.summary
 
 
+@pytest.mark.serial  # bounded wall time
 def test_a_task_that_never_runs_ends_at_the_deadline_naming_the_task(tmp_path: Path, dists: Dists) -> None:
     with FakePulp(workers=False) as pulp:
         started = time.monotonic()
@@ -309,6 +310,7 @@ def test_confirmations_do_not_hold_up_the_next_upload_and_the_log_stays_in_order
             assert group.count("published: stored (task completed)") == 1, group
 
 
+@pytest.mark.serial  # bounded wall time
 def test_a_cancelled_run_writes_its_record_while_confirmations_are_pending(tmp_path: Path, dists: Dists) -> None:
     with FakePulp(workers=False) as pulp:
         root = workspace(tmp_path / "ws", pulp, list(dists))

@@ -13,7 +13,7 @@ import pytest
 from tests.fakes.pulp import FakePulp
 from tests.support.builders import pulp_dists
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.serial]  # tasks move on a wall-clock schedule
 
 AUTH = ("alice", "pulp-password")
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}

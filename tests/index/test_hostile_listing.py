@@ -16,7 +16,7 @@ from tests.fakes.hostile import Answer, HostileServer
 from tests.support.builders import build_wheel
 from tests.support.runner import CliRun, run_action, run_cli
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.serial]  # wall-time bounds
 
 MIB = 1024 * 1024
 WHEEL = "demo_pkg-1.0.0-py3-none-any.whl"

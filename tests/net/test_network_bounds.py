@@ -46,7 +46,7 @@ from tests.fakes.hostile import MIB, Answer, HostileServer
 from tests.support.budget import within
 from tests.support.tls import client_context, self_signed, server_context
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.serial]  # wall-time and memory bounds
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 

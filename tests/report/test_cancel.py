@@ -21,7 +21,7 @@ from tests.support.builders import build_sdist, build_wheel
 from tests.support.runner import start_action
 from tests.support.servers import PypiServer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.serial]  # bounds on the time to exit after a signal
 
 INDEX = "private-repo"
 GRACE = 1.0

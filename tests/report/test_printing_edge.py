@@ -11,6 +11,7 @@ file with four cells.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import re
@@ -198,6 +199,13 @@ def retry_warning(console: Console, value: str) -> None:
     call_with_retries(send, RetryPolicy(retries=1, base_delay=0), console, "Uploading x", sleep=lambda _: None)
 
 
+@functools.cache
+def _idle_client() -> httpx.Client:
+    """One client for the exchanges below, which answer from canned responses and never send: making a client
+    (its TLS context) costs ~50 ms, which every one of hundreds of examples paid."""
+    return httpx.Client()
+
+
 def oidc_answers(console: Console, value: str) -> None:
     """The audience, GitHub's answer and the mint-token refusal, each in the index's (or GitHub's) own words."""
     from publisher.auth.identity import IdToken
@@ -221,8 +229,7 @@ def oidc_answers(console: Console, value: str) -> None:
         _response(422, json.dumps({"message": value, "errors": [{"code": value, "description": value}]})),
         _response(400, json.dumps({"errors": [{"code": "invalid-publisher", "description": value}] * 3})),
     ]
-    url, policy = "https://upload.example/legacy/", RetryPolicy(retries=0)
-    exchange = Canned(httpx.Client(), console, url, policy, {}, Settings())
+    exchange = Canned(_idle_client(), console, "https://upload.example/legacy/", RetryPolicy(retries=0), {}, Settings())
     for response in bodies:
         exchange.canned = response
         try:
@@ -255,7 +262,7 @@ def jfrog_answers(console: Console, value: str) -> None:
 
     settings = build_settings({"jfrog-oidc-provider-name": "p"})
     config = Config("p" + value, "a" + value, "k" + value, "https://jfrog.example", explicit=False)
-    exchange = JFrogExchange(httpx.Client(), console, RetryPolicy(retries=0), settings, config, {})
+    exchange = JFrogExchange(_idle_client(), console, RetryPolicy(retries=0), settings, config, {})
     tokens = [IdToken(_jwt_with(GITHUB_CLAIMS, value), "github"), IdToken(_jwt_with(GITLAB_CLAIMS, value), "gitlab")]
     bodies = [
         _response(400, json.dumps({"errors": [{"code": value, "message": f"Invalid audience {value}"}]})),

@@ -1,14 +1,17 @@
 """Real wheels and sdists, built with hatchling from a small generated project (offline, ~0.2 s a build).
 
-Built dists are cached per session by everything that shapes them (name, version, README, extra metadata), and
-hatchling builds are reproducible, so the same call always yields the same bytes while a different README yields
-the same file names with other bytes (what a "same name, other content" test needs). Callers get copies, so they
-may rename, corrupt or delete them freely.
+Built dists are cached by everything that shapes them (name, version, README, extra metadata), and hatchling builds
+are reproducible, so the same call always yields the same bytes while a different README yields the same file names
+with other bytes (what a "same name, other content" test needs). Callers get copies, so they may rename, corrupt or
+delete them freely. The cache lives on disk: tests/conftest.py points it (`share_builds`) at a directory every
+pytest-xdist worker of the run sees, so each build happens once per run, not once per worker.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -100,6 +103,14 @@ _lock = threading.Lock()
 _cache_root: Path | None = None
 
 
+def share_builds(root: Path) -> None:
+    """Keep built dists under `root` (made if needed), where other processes of the same test run find them."""
+    global _cache_root
+    with _lock:
+        root.mkdir(parents=True, exist_ok=True)
+        _cache_root = root
+
+
 def _root() -> Path:
     global _cache_root
     if _cache_root is None:
@@ -108,15 +119,36 @@ def _root() -> Path:
     return _cache_root
 
 
+def _stored(slot: Path) -> Dists:
+    dist = slot / "dist"
+    return Dists(next(dist.glob("*.whl")), next(dist.glob("*.tar.gz")))
+
+
 def _built(name: str, version: str, readme: str | None, readme_type: str, extra_metadata: str) -> Dists:
+    """The cached build for these arguments; a slot appears whole (renamed into place once built), so a process
+    that finds one never reads half a build, and of two processes building the same key at once, the first to
+    rename wins and the other uses its slot (the same bytes: the build is reproducible)."""
     key = (name, version, readme, readme_type, extra_metadata)
     with _lock:
         if key not in _cache:
-            slot = Path(tempfile.mkdtemp(prefix=f"{module_name(name)}-{version}-", dir=_root()))
-            project = write_project(
-                slot / "src", name, version, readme=readme, readme_type=readme_type, extra_metadata=extra_metadata
-            )
-            _cache[key] = build_dir(project, slot / "dist")
+            root = _root()
+            slot = root / f"{module_name(name)}-{version}-{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}"
+            if not slot.is_dir():
+                scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+                project = write_project(
+                    scratch / "src",
+                    name,
+                    version,
+                    readme=readme,
+                    readme_type=readme_type,
+                    extra_metadata=extra_metadata,
+                )
+                build_dir(project, scratch / "dist")
+                try:
+                    os.rename(scratch, slot)
+                except OSError:  # another process stored this key first
+                    shutil.rmtree(scratch, ignore_errors=True)
+            _cache[key] = _stored(slot)
         return _cache[key]
 
 

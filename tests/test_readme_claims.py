@@ -1,6 +1,6 @@
 """What the docs say about the command line and about uv holds (issue 13): docs/command-line.md's flag list is the
-parser's, and README.md's "Why" says what uv does with `UV_INDEX_<NAME>_*`, measured here with the uv in the test environment against two
-pypiserver instances on loopback."""
+parser's, and README.md's "Why" says what uv does with `UV_INDEX_<NAME>_*`, measured here with the uv in the test
+environment against two pypiserver instances on loopback."""
 
 from __future__ import annotations
 

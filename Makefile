@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: venv tools wheelhouse demo test lint container-test bench bench-report clean
+.PHONY: venv tools wheelhouse demo test lint docs container-test bench bench-report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ lint: venv
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
+# The docs site (docs/ and mkdocs.yml) into site/, git-ignored. --strict: any warning, a missing page or a missing
+# anchor fails the build (docs/about-these-docs.md says why Zensical).
+docs: venv
+	$(VENV)/bin/zensical build --strict --clean
+
 # Builds the image with podman (installed with apt when missing; needs root or password-less sudo) and runs
 # tests/container against it. STORAGE_ROOT=/empty/dir measures a fresh machine's run.
 container-test: venv
@@ -84,4 +89,4 @@ bench-report: venv
 	$(PY) scripts/bench.py --report
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(WHEELHOUSE) .demo .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(WHEELHOUSE) site .cache .demo .bench .pytest_cache .mypy_cache .ruff_cache

@@ -27,7 +27,8 @@ PINS_ENV = "PUBLISHER_ACTION_PINS"  # another place for the pins file (never a w
 OTHER_MAJORS = {
     "aws-actions/configure-aws-credentials": "v6",  # v6.2.2, 2026-07 (aws-actions/configure-aws-credentials)
 }
-# The docs' placeholder for this action itself (`OWNER/REPO@v1`, `OWNER/REPO@<SHA> # main`), and local actions.
+# The docs' placeholder for this action itself (`OWNER/REPO@v1`, `OWNER/REPO/native@v1`, `OWNER/REPO@<SHA> # main`),
+# and local actions.
 PLACEHOLDER = "OWNER/REPO"
 
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>\S+))?")
@@ -117,7 +118,7 @@ def _action(ref: str) -> tuple[str, str]:
 
 def doc_problem(ref: str, comment: str | None, known: dict[str, Pin]) -> str | None:
     """What is wrong with a `uses:` in the docs or examples (None: nothing)."""
-    if ref.startswith("./") or ref.startswith(f"{PLACEHOLDER}@"):
+    if ref.startswith("./") or ref.startswith((f"{PLACEHOLDER}@", f"{PLACEHOLDER}/")):  # the action, its native entry
         return None
     action, version = _action(ref)
     if action in known:

@@ -1,6 +1,6 @@
-"""What README.md says about the command line and about uv holds (issue 13): its flag list is the parser's, and its
-"Why" says what uv does with `UV_INDEX_<NAME>_*`, measured here with the uv in the test environment against two
-pypiserver instances on loopback."""
+"""What the docs say about the command line and about uv holds (issue 13): docs/command-line.md's flag list is the
+parser's, and README.md's "Why" says what uv does with `UV_INDEX_<NAME>_*`, measured here with the uv in the test
+environment against two pypiserver instances on loopback."""
 
 from __future__ import annotations
 
@@ -17,24 +17,26 @@ from tests.support.runner import base_env
 from tests.support.servers import PypiServer, executable
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = ROOT / "README.md"
+COMMAND_LINE = ROOT / "docs" / "command-line.md"
 
 
-def _section(heading: str) -> str:
-    start = README.index(f"\n{heading}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end != -1 else len(README)]
+def _section(path: Path, heading: str) -> str:
+    text = "\n" + path.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
 
 
 def test_the_flag_list_names_every_flag_of_the_command_line() -> None:
-    match = re.search(r"^Flags: (.+?)\.\n", _section("## Command line"), re.S | re.M)
-    assert match is not None, "README's Command line section has no `Flags: ...` list"
+    match = re.search(r"^Flags: (.+?)\.\n", _section(COMMAND_LINE, "# Command line"), re.S | re.M)
+    assert match is not None, "docs/command-line.md has no `Flags: ...` list"
     listed = set(re.findall(r"`(-[^`]+)`", match.group(1)))
     for action in parser()._actions:
         if not action.option_strings or action.dest == "help":
             continue
         spelled = "/".join(sorted(action.option_strings, key=len))  # `-u/--username`
-        assert spelled in listed, f"README's flag list lacks `{spelled}`"
+        assert spelled in listed, f"docs/command-line.md's flag list lacks `{spelled}`"
 
 
 @pytest.mark.timeout(180)
@@ -42,7 +44,7 @@ def test_why_says_exactly_what_uv_does_with_the_index_variables(built_dists: Dis
     """README's Why, and the measurement behind it: uv's upload works when publish-url is on the index url's host
     (scheme, host and port), and fails with "Missing credentials for: URL", naming no variable, when it is on
     another."""
-    why = _section("## Why")
+    why = _section(README, "## Why")
     assert "ignores those variables" not in why
     measured = re.search(r"uv (\d+\.\d+\.\d+)", why)
     assert measured is not None, "the Why section names the uv version it measured"

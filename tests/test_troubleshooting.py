@@ -1,16 +1,18 @@
-"""README's "Troubleshooting" section is keyed by the messages the tool prints; these tests keep the two in step.
+"""The troubleshooting pages (docs/troubleshooting/<area>.md) are keyed by the messages the tool prints; these tests
+keep the two in step.
 
-Each entry is a heading holding the message as the user sees it (placeholders such as `<index>` for the parts that
-vary) followed by a line naming the annotation title and the exit status:
+Each entry is a heading of its page (so a link can point at it) holding the message as the user sees it
+(placeholders such as `<index>` for the parts that vary) followed by a line naming the annotation title and the exit
+status:
 
-    #### ``Index not found: `<index>`. Found indexes: <names> (in <file>).``
+    ## ``Index not found: `<index>`. Found indexes: <names> (in <file>).``
 
     Error *No upload target*, exit status 2.
 
 Most entries are produced for real here: the CLI (or the action's entrypoint, for what only happens in Actions) is
 run on the bad input against pypiserver, a local fake or nothing at all, and the entry's message (placeholders read
 as wildcards), title and exit status must match what was printed. The few entries that are not produced are checked
-against the message templates in publisher/*.py instead, so a reworded message still fails here.
+against the message templates in publisher/**/*.py instead, so a reworded message still fails here.
 """
 
 from __future__ import annotations
@@ -44,24 +46,23 @@ from tests.support.tls import self_signed, server_context
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-SECTION = "## Troubleshooting"
+PAGES = ROOT / "docs" / "troubleshooting"
 INDEX = "private-repo"
 PREFIX = "UV_INDEX_PRIVATE_REPO"
 NO_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""}
 FAST = {"PUBLISHER_RETRY_BASE_DELAY": "0.01", "PUBLISHER_READ_TIMEOUT": "5"}
 PRODUCED_AT_LEAST = 12
 
-# -- the README side ----------------------------------------------------------------------------------------------
+# -- the docs side ------------------------------------------------------------------------------------------------
 
-_HEADING = re.compile(r"^#### (`+)(.+?)\1\s*$")
+_HEADING = re.compile(r"^## (`+)(.+?)\1\s*$")
 _STATUS = re.compile(r"^(Error|Warning|Notice) \*(.+?)\*, exit status (\d+)\.")
 _PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>")
 
 
 @dataclass(frozen=True)
 class Entry:
-    message: str  # as written in the README, placeholders included
+    message: str  # as written in the docs, placeholders included
     severity: str  # "error", "warning" or "notice", as the terminal prints it
     title: str
     exit_code: int
@@ -78,11 +79,16 @@ class Entry:
 
 @cache
 def entries() -> tuple[Entry, ...]:
-    text = README.read_text(encoding="utf-8")
-    start = text.find(f"\n{SECTION}\n")
-    assert start != -1, f"README.md has no `{SECTION}` section"
-    end = text.find("\n## ", start + 1)
-    lines = text[start : end if end != -1 else len(text)].splitlines()
+    pages = sorted(p for p in PAGES.glob("*.md") if p.name != "index.md")
+    assert pages, f"no troubleshooting pages in {PAGES}"
+    found = []
+    for page in pages:
+        found.extend(_page_entries(page))
+    return tuple(found)
+
+
+def _page_entries(page: Path) -> list[Entry]:
+    lines = page.read_text(encoding="utf-8").splitlines()
     found = []
     for number, line in enumerate(lines):
         heading = _HEADING.match(line)
@@ -91,9 +97,11 @@ def entries() -> tuple[Entry, ...]:
         message = heading[2].strip() if heading[2].startswith(" ") and heading[2].endswith(" ") else heading[2]
         following = next((line for line in lines[number + 1 :] if line.strip()), "")
         status = _STATUS.match(following)
-        assert status is not None, f"entry `{message}`: the line after it must read `Error *Title*, exit status N.`"
+        assert status is not None, (
+            f"{page.name}: entry `{message}`: the line after it must read `Error *Title*, exit status N.`"
+        )
         found.append(Entry(message, status[1].lower(), status[2], int(status[3])))
-    return tuple(found)
+    return found
 
 
 def entry_for(key: str) -> Entry:
@@ -200,7 +208,7 @@ CASES: dict[str, Callable[[Bed], Printed]] = {}
 
 
 def case(key: str) -> Callable[[Callable[[Bed], Printed]], Callable[[Bed], Printed]]:
-    """Register how to produce the message of the one README entry whose message contains `key`."""
+    """Register how to produce the message of the one troubleshooting entry whose message contains `key`."""
 
     def register(produce: Callable[[Bed], Printed]) -> Callable[[Bed], Printed]:
         assert key not in CASES
@@ -827,10 +835,10 @@ def test_readme_entry_matches_the_printed_message(key: str, bed: Bed) -> None:
     entry = entry_for(key)
     printed = CASES[key](bed)
     assert entry.pattern().search(printed.text), (
-        f"README.md troubleshooting entry\n    {entry.severity}: {entry.title}: {entry.message}\n"
+        f"docs/troubleshooting entry\n    {entry.severity}: {entry.title}: {entry.message}\n"
         f"does not match what was printed (exit {printed.code}):\n{printed.text}"
     )
-    assert printed.code == entry.exit_code, f"README says exit status {entry.exit_code}:\n{printed.text}"
+    assert printed.code == entry.exit_code, f"the docs say exit status {entry.exit_code}:\n{printed.text}"
     shown = re.search(rf"^{entry.severity}: {re.escape(entry.title)}: (.*)$", printed.text, re.M)
     assert shown is not None
     assert not repeats_title(entry.title, shown.group(1)), f"the message repeats its title: {shown.group(0)}"
@@ -908,7 +916,7 @@ def _titled_messages() -> list[tuple[str, str, str]]:
     `SomeError(message)`, `console.error(message, title=...)` / `.warning(...)`, and oidc's `fail(title, message)`."""
     titles = _error_titles()
     found = []
-    for path in sorted((ROOT / "publisher").glob("*.py")):
+    for path in sorted((ROOT / "publisher").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         constants = {
             target.id: node.value.value
@@ -951,9 +959,9 @@ def test_no_message_in_the_source_repeats_its_title() -> None:
 
 
 def _templates() -> list[str]:
-    """Every string literal in publisher/*.py, with each f-string field and `{name}` format field as `\\x00`."""
+    """Every string literal in publisher/**/*.py, with each f-string field and `{name}` format field as `\\x00`."""
     found = []
-    for path in sorted((ROOT / "publisher").glob("*.py")):
+    for path in sorted((ROOT / "publisher").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.JoinedStr):
                 found.append(
@@ -978,10 +986,10 @@ def _source_only() -> list[Entry]:
 
 @pytest.mark.parametrize("entry", _source_only(), ids=lambda e: e.message[:50])
 def test_entries_not_produced_here_match_a_message_in_the_source(entry: Entry) -> None:
-    """The literal parts of the README's message appear, in order, in one message template of the code."""
+    """The literal parts of the docs' message appear, in order, in one message template of the code."""
     pattern = re.compile(".+?".join(re.escape(piece) for piece in entry.pieces()), re.S)
     assert any(pattern.search(template) for template in _templates()), (
-        f"no message in publisher/*.py matches the README entry `{entry.message}`"
+        f"no message in publisher/**/*.py matches the troubleshooting entry `{entry.message}`"
     )
 
 

@@ -107,7 +107,8 @@ def parser() -> argparse.ArgumentParser:
         "--verify-published",
         action="store_true",
         default=None,
-        help="after each upload, confirm that the check URL lists the file with its sha256",
+        help="after each upload, confirm that the check URL lists the file with its sha256, then download it back "
+        "from the check URL's origin and compare",
     )
     p.add_argument(
         "--confirm-timeout",

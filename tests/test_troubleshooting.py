@@ -18,6 +18,7 @@ against the message templates in publisher/**/*.py instead, so a reworded messag
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 import shutil
@@ -34,6 +35,7 @@ import pytest
 from tests.fakes import FakeServer, Request, Response
 from tests.fakes.github_oidc import ISSUER, FakeGitHubOIDC
 from tests.fakes.gitlab_oidc import FakeGitLabOIDC
+from tests.fakes.hostile import Answer, HostileServer
 from tests.fakes.jfrog import FakeJFrog, IdentityMapping, Integration
 from tests.fakes.pulp import FakePulp
 from tests.fakes.trusted_index import GITLAB_VARIABLE, FakeTrustedIndex, GitLabPublisher, Publisher
@@ -586,6 +588,48 @@ def _check_url_refused_during_confirmation(bed: Bed) -> Printed:
 def _task_not_readable(bed: Bed) -> Printed:
     _, workspace = _pulp(bed, tasks_visible=False)
     return bed.cli("--index", INDEX, cwd=workspace, env=PULP_CREDENTIALS)
+
+
+# verify-published's download back ----------------------------------------------------------------------------------
+
+
+def _listed(bed: Bed, file: Answer, link: str | None = None) -> Printed:
+    """An index that accepts the upload and lists the wheel with its sha256 at `link` (by default its own
+    /files/<wheel>, answering `file`); the run verifies what it published."""
+    wheel = bed.dists.wheel
+    index = HostileServer()
+    index.start()
+    bed.on_teardown(index.stop)
+    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    entry = {"filename": wheel.name, "url": link or f"/files/{wheel.name}", "hashes": {"sha256": sha256}}
+    page = {"meta": {"api-version": "1.1"}, "files": [entry]}
+    listing = Answer.json(200, page, "application/vnd.pypi.simple.v1+json")
+    index.routes.update(
+        {"/legacy/": Answer.text(200, "OK"), "/simple/demo-pkg/": listing, f"/files/{wheel.name}": file}
+    )
+    workspace = bed.workspace(simple_url=f"{index.url}/simple/", upload_url=f"{index.url}/legacy/")
+    env = {f"{PREFIX}_USERNAME": "alice", f"{PREFIX}_PASSWORD": "s3cret"}
+    return bed.cli("--index", INDEX, "--verify-published", "--confirm-timeout", "2", cwd=workspace, env=env)
+
+
+@case("but served with other contents")
+def _served_other_bytes(bed: Bed) -> Printed:
+    return _listed(bed, Answer(200, {"Content-Type": "application/zip"}, b"PK\x03\x04 other bytes"))
+
+
+@case("on another origin than the check URL")
+def _listed_elsewhere(bed: Bed) -> Printed:
+    return _listed(bed, Answer.text(500, "never asked"), f"{bed.nowhere}/files/{bed.dists.wheel.name}")
+
+
+@case("could not be downloaded back to prove its bytes")
+def _not_downloadable(bed: Bed) -> Printed:
+    return _listed(bed, Answer.text(404, "not found"))
+
+
+@case("but not at a usable http(s) URL")
+def _listed_at_no_url(bed: Bed) -> Printed:
+    return _listed(bed, Answer.text(500, "never asked"), f"ftp://files.invalid/{bed.dists.wheel.name}")
 
 
 def _until(condition: Callable[[], bool], timeout: float = 30) -> None:

@@ -10,6 +10,8 @@ uploads of different bytes under one new name both get 202, and the last task to
   an answer here as :class:`Accepted`).
 - The answer's task is followed (see "The task URL") until it ends; then the check URL's listing
   (existing.Checker, asked fresh with `Cache-Control: no-cache`) must show the file with the local sha256.
+- With `verify-published`, the listed file is then downloaded back from the listing's URL (on the check URL's
+  origin only) and must have the local sha256 too (download_back.py).
 - All within `confirm-timeout` seconds of the answer (default 300).
 
 The decision table is confirm_table.py's; the rule for the task URL, tasks.py's. "No task followed": the answer
@@ -51,6 +53,7 @@ from publisher.index.confirm_table import (
     decide,
     poll_wait,
 )
+from publisher.index.download_back import Fetch, download_back
 from publisher.index.tasks import COMPLETED, NOT_POLLED, Task, parse_task, resolve_task
 from publisher.net import bodies
 from publisher.net.bounds import TASK_CAP
@@ -103,6 +106,7 @@ class Confirmer:
     timeout: float
     label: Callable[[str], str]
     task_auth: bool = True  # False for a minted trusted-publishing token: it goes to the publish URL only
+    download_back: bool = False  # verify-published: a listed file is downloaded back and hashed (download_back.py)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = cancel.sleep
 
@@ -121,6 +125,7 @@ class _Confirmation:
         self.task_url, self.why = resolve_task(confirmer.upload_url, accepted.task)
         self.task: Task | None = None
         self.found: Existing | None = None
+        self.fetch: Fetch | None = None
         self.progress = Progress()
 
     def left(self) -> float:
@@ -146,7 +151,11 @@ class _Confirmation:
 
     def _run(self) -> FileResult:
         self.announce()
-        seen = Seen(task=NOT_POLLED if self.task_url else None, checkable=self.c.checker is not None)
+        seen = Seen(
+            task=NOT_POLLED if self.task_url else None,
+            checkable=self.c.checker is not None,
+            fetch_back=self.c.download_back,
+        )
         last: Action | None = None
         looks = 0
         while True:
@@ -161,6 +170,9 @@ class _Confirmation:
             if step == "poll task":
                 self.task = self.poll_task()
                 seen = replace(seen, task=None if self.task is None else self.task.state)
+            elif step == "download back":
+                self.fetch = self.download_back()
+                seen = replace(seen, fetched=self.fetch.kind)
             else:
                 self.found = self.look()
                 seen = replace(seen, listed=self.found.verdict)
@@ -252,6 +264,21 @@ class _Confirmation:
                 "sha256 is skipped.",
             ) from None
 
+    def download_back(self) -> Fetch:
+        """verify-published: the listed file's bytes, downloaded back from the listing's URL (download_back.py)."""
+        assert self.c.checker is not None
+        assert self.found is not None
+        return download_back(
+            self.c.checker,
+            self.found,
+            self.a.dist,
+            self.a.digests,
+            self.console,
+            answer=self.a.answer,
+            within=max(0.0, self.left()) + POLL_GRACE,
+            label=self.c.label,
+        )
+
     # -- the end ---------------------------------------------------------------------------------------------------
 
     def conclude(self, verdict: Verdict) -> FileResult:
@@ -261,6 +288,12 @@ class _Confirmation:
         if verdict.reason == "listed":
             stored = "stored (task completed) and " if task is not None and task.state == COMPLETED else ""
             return self.published(f"{stored}listed with the same sha256 after {took}")
+        if verdict.reason == "downloaded back":
+            stored = "stored (task completed), " if task is not None and task.state == COMPLETED else ""
+            return self.published(f"{stored}listed and downloaded back with the same sha256 after {took}")
+        if verdict.reason in ("served other contents", "not downloaded"):
+            assert self.fetch is not None
+            raise self.fail(verdict.status, self.fetch.detail, self.fetch.message, self.fetch.hint)
         if verdict.reason == "stored":
             return self.published(f"stored (task completed after {took}); not checked on the index: no check URL")
         timeout = f"{self.c.timeout:g} s"

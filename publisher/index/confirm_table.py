@@ -8,7 +8,10 @@ The decision table (:func:`decide`, pure):
 | `waiting`, `running`, `canceling`, .. | -                    | poll again; at the deadline accepted, not stored    |
 | `failed`, `canceled`, `skipped`       | -                    | accepted, not stored (the task's error)             |
 | `completed`                           | (no check URL)       | published (stored, by the task's word)              |
-| `completed`, or no task followed      | listed, same sha256  | published                                           |
+| `completed`, or no task followed      | listed, same sha256  | published (with verify-published: download it back) |
+| (verify-published) downloaded back    | same sha256          | published                                           |
+| (verify-published) downloaded back    | other bytes          | accepted, not stored: "served with other contents"  |
+| (verify-published) not downloaded     | (another origin, ..) | accepted, not confirmed                             |
 | `completed`, or no task followed      | listed, other sha256 | accepted, not stored: "listed with other contents"  |
 | `completed`, or no task followed      | absent               | look again; at the deadline accepted, not confirmed |
 | no task followed                      | (no check URL)       | accepted, not confirmed                             |
@@ -29,19 +32,34 @@ MAX_WAIT = 5.0
 PROGRESS_EVERY = 10.0
 
 Listed = Literal["identical", "different", "absent"]
-Action = Literal["poll task", "read listing"]
-Reason = Literal["listed", "stored", "task ended", "task pending", "other contents", "not listed", "unconfirmable"]
+Fetched = Literal["same", "other", "refused"]  # the download back: same sha256, other bytes, not downloaded
+Action = Literal["poll task", "read listing", "download back"]
+Reason = Literal[
+    "listed",
+    "stored",
+    "task ended",
+    "task pending",
+    "other contents",
+    "not listed",
+    "unconfirmable",
+    "downloaded back",
+    "served other contents",
+    "not downloaded",
+]
 
 
 @dataclass(frozen=True)
 class Seen:
     """What the confirmation has seen so far. `task`: the followed task's last state (None: no task followed);
-    `listed`: the listing's last verdict (None: not read yet); `checkable`: there is a check URL."""
+    `listed`: the listing's last verdict (None: not read yet); `checkable`: there is a check URL; `fetch_back`: a
+    listed file is downloaded back (verify-published); `fetched`: what that download showed (None: not yet)."""
 
     task: str | None = None
     listed: Listed | None = None
     checkable: bool = False
     timed_out: bool = False
+    fetch_back: bool = False
+    fetched: Fetched | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,15 @@ def decide(seen: Seen) -> Action | Verdict:
     elif not seen.checkable:
         return Verdict(NOT_CONFIRMED, "unconfirmable")
     if seen.listed == "identical":
-        return Verdict("published", "listed")
+        if not seen.fetch_back:
+            return Verdict("published", "listed")
+        if seen.fetched == "same":
+            return Verdict("published", "downloaded back")
+        if seen.fetched == "other":
+            return Verdict(NOT_STORED, "served other contents")
+        if seen.fetched == "refused":
+            return Verdict(NOT_CONFIRMED, "not downloaded")
+        return "download back"  # once, whatever the time: the listing has just shown it
     if seen.listed == "different":
         return Verdict(NOT_STORED, "other contents")
     if seen.listed == "absent" and seen.timed_out:

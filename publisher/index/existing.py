@@ -51,6 +51,7 @@ from publisher.dists.collect import Dist
 from publisher.dists.digests import Digests
 from publisher.index import reads
 from publisher.index.answers import registry_message
+from publisher.index.download import download_sha256
 from publisher.index.listing import HEX_LENGTHS, IndexFile, Listing, NotAListing, parse_html, parse_json
 from publisher.index.simple_html import TooSlow
 from publisher.net import bodies
@@ -87,6 +88,7 @@ class Existing:
     listing_url: str
     their_digest: str = ""
     our_digest: str = ""
+    file_url: str = ""  # where the listing says the file is (absolute; "" when absent or not a usable URL)
 
 
 # ---- reading a page -------------------------------------------------------------------------------------------
@@ -193,11 +195,11 @@ class Checker:
         algo, theirs, ours = self._digests(found, dist, digests, console)
         if theirs is None:
             larger = f"a file larger than the local one (more than {dist.size} bytes)"
-            return Existing("different", listing.url, larger, f"{algo}:{ours}")
+            return Existing("different", listing.url, larger, f"{algo}:{ours}", found.url)
         verdict: Verdict = "identical" if theirs == ours else "different"
         # theirs is hex of its algorithm's length (listing.IndexFile); redacted all the same, in case an index
         # echoes a hex read password as a digest
-        return Existing(verdict, listing.url, f"{algo}:{safe.inline(theirs)}", f"{algo}:{ours}")
+        return Existing(verdict, listing.url, f"{algo}:{safe.inline(theirs)}", f"{algo}:{ours}", found.url)
 
     def _digests(self, found: IndexFile, dist: Dist, digests: Digests, console: Console) -> tuple[str, str | None, str]:
         """(algorithm, theirs, ours) by the strongest hash the index publishes, else by downloading its file;
@@ -228,42 +230,36 @@ class Checker:
     def _download_sha256(self, found: IndexFile, size: int, console: Console) -> str | None:
         """The sha256 of the index's copy, read up to `size` bytes (the local file's); None when it has more."""
         console.info(f"  the index lists {found.filename} without a hash; downloading it to compare")
-        digest = hashlib.sha256()
-        what = f"Downloading {found.filename} from"
-        try:
-            # Credentials go only to their own origin, checked at every hop: a listing may point at a CDN.
-            limit = body_limit(size, expected=True)  # the deadline allows for receiving the local file's size
-            response = reads.get(
-                self.client, found.url, self.auth, what=what, extensions=limit, stream=True, front_end=self.front_end
-            )
-            try:
-                if response.status_code != 200:
-                    response.read()  # for the registry's words; bounded like the file
-                    raise UploadError(
-                        f"{found.filename} is listed at {reads.shown(found.url)} but downloading it to compare "
-                        f"hashes answered {response.status_code}: {registry_message(response, 200)}",
-                        hint="Make the index publish sha256 hashes, or check that the read credentials may download.",
-                    )
-                for chunk in response.iter_bytes():
-                    digest.update(chunk)
-            finally:
-                response.close()
-        except httpx.TransportError as exc:
-            raise UploadError(
-                f"Could not download {found.filename} from {reads.shown(found.url)} to compare hashes: "
-                f"{safe.inline(describe(exc), 800)}",
-                hint=hint_for(exc, "Make the index publish sha256 hashes, or check that its files can be downloaded."),
-            ) from None
-        if was_cut(response):
-            return None
-        problem = incomplete(response)
-        if problem is not None:
-            raise UploadError(
-                f"{found.filename} could not be read in full from {reads.shown(found.url)} to compare hashes: "
-                f"{safe.inline(problem, 200)}.",
-                hint="Make the index publish sha256 hashes.",
-            )
-        return digest.hexdigest()
+        # Credentials go only to their own origin, checked at every hop: a listing may point at a CDN.
+        return self.download(found.url, found.filename, size, purpose="to compare hashes")
+
+    def download(
+        self,
+        url: str,
+        filename: str,
+        size: int,
+        *,
+        purpose: str,
+        hint: str = "Make the index publish sha256 hashes, or check that its files can be downloaded with the read "
+        "credentials.",
+        same_origin_only: bool = False,
+        off_origin_hint: str | None = None,
+        within: float | None = None,
+    ) -> str | None:
+        """download.download_sha256 with this check URL's client and read credentials: the one download path."""
+        return download_sha256(
+            self.client,
+            url,
+            self.auth,
+            filename=filename,
+            size=size,
+            purpose=purpose,
+            hint=hint,
+            front_end=self.front_end,
+            same_origin_only=same_origin_only,
+            off_origin_hint=off_origin_hint,
+            within=within,
+        )
 
     def _fetch(
         self, project: str, console: Console, within: float | None = None, parse_by: float | None = None

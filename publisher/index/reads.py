@@ -68,12 +68,14 @@ def get(
     extensions: Mapping[str, object] | None = None,
     stream: bool = False,
     same_origin_only: bool = False,
+    off_origin_hint: str | None = None,
     front_end: str,
 ) -> httpx.Response:
     """GET `url`, following redirects by the rules above; the final answer (streamed: close it).
 
     `what` names the request in errors ("The check URL", "Downloading x.whl from"); `same_origin_only` makes a
-    redirect to another origin an error (for the listing); `front_end` spells the settings its hints name.
+    redirect to another origin an error (for the listing; for a file, `off_origin_hint` says what to do instead);
+    `front_end` spells the settings its hints name.
     """
     start = url
     for _hop in range(MAX_REDIRECTS + 1):
@@ -101,6 +103,12 @@ def get(
                 f"{what} {shown(start)} redirected from https to plain http ({shown(target)}): refused, an answer "
                 "over plain http could be altered on the way.",
                 hint="Configure the index's https URLs so that no redirect to http is needed.",
+            )
+        if same_origin_only and not same_origin(target, start) and off_origin_hint is not None:
+            raise UploadError(
+                f"{what} {shown(start)} redirected to {shown_origin(target)} ({response.status_code}), another "
+                "origin: the redirect was not followed.",
+                hint=off_origin_hint,
             )
         if same_origin_only and not same_origin(target, start):
             raise UploadError(

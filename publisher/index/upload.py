@@ -278,6 +278,7 @@ class Session:
             self.settings.confirm_timeout,
             self.settings.label,
             task_auth=self.credentials.renewal is None,  # a minted token goes to the publish URL only
+            download_back=self.settings.verify_published,
         )
 
 

@@ -4,6 +4,7 @@ against the fake Pulp with a clock that jumps, so a 300 s wait takes no time."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,18 @@ def test_without_a_task_the_listing_decides_and_without_a_check_url_nothing_can(
     assert decide(Seen(listed="absent", checkable=True, timed_out=True)) == Verdict(NOT_CONFIRMED, "not listed")
     assert decide(Seen()) == Verdict(NOT_CONFIRMED, "unconfirmable")
     assert decide(Seen(timed_out=True)) == Verdict(NOT_CONFIRMED, "unconfirmable")
+
+
+@pytest.mark.parametrize("task", [None, "completed"])
+def test_with_verify_published_a_listed_file_is_downloaded_back_before_it_counts(task: str | None) -> None:
+    listed = Seen(task=task, listed="identical", checkable=True, fetch_back=True)
+    assert decide(listed) == "download back"
+    assert decide(replace(listed, timed_out=True)) == "download back"  # once listed, the download gets its turn
+    assert decide(replace(listed, fetched="same")) == Verdict("published", "downloaded back")
+    assert decide(replace(listed, fetched="other")) == Verdict(NOT_STORED, "served other contents")
+    assert decide(replace(listed, fetched="refused")) == Verdict(NOT_CONFIRMED, "not downloaded")
+    assert decide(replace(listed, listed="different")) == Verdict(NOT_STORED, "other contents")  # nothing to fetch
+    assert decide(replace(listed, listed="absent")) == "read listing"
 
 
 # -- the task URL ---------------------------------------------------------------------------------------------------

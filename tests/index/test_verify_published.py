@@ -48,12 +48,16 @@ def test_each_upload_is_confirmed_on_the_check_url(
     assert run.returncode == 0, run.output
     assert json.loads(run.outputs["published"]) == [built_dists.wheel.name, built_dists.sdist.name]
     requests = [(method, path) for method, path, _ in proxy.received]
-    assert requests == [("POST", "/"), ("GET", "/simple/demo-pkg/")] * 2  # one Simple API request per file
-    reads = [headers for method, _, headers in proxy.received if method == "GET"]
+    assert requests == [  # one Simple API request per file, and the file downloaded back (test_download_back.py)
+        request
+        for dist in built_dists
+        for request in (("POST", "/"), ("GET", "/simple/demo-pkg/"), ("GET", f"/packages/{dist.name}"))
+    ]
+    reads = [headers for method, path, headers in proxy.received if method == "GET" and "/simple/" in path]
     assert all(headers.get("cache-control") == "no-cache" for headers in reads), reads
     for name in (built_dists.wheel.name, built_dists.sdist.name):
         cell = run.summary.split(f"| `{name}` |", 1)[1].splitlines()[0]
-        assert "published: `listed with the same sha256" in cell, cell
+        assert "published: `listed and downloaded back with the same sha256" in cell, cell
 
 
 def test_a_proxy_that_answers_200_without_storing_is_caught(

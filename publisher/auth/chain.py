@@ -1,4 +1,4 @@
-"""The credential chain: the first source that yields credentials wins, in the order the README documents.
+"""The credential chain: the first source that yields credentials wins, in the order docs/credentials.md documents.
 
 1. `token` input / `UV_PUBLISH_TOKEN` (username `__token__`)
 2. `username` + `password` inputs / `UV_PUBLISH_USERNAME` + `UV_PUBLISH_PASSWORD`

@@ -335,12 +335,13 @@ def test_preflight_imports_reading_level_modules_only() -> None:
     used: set[str] = set()
     for module in package.glob("*.py"):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                if node.module.startswith("publisher") and not node.module.startswith("publisher.preflight"):
-                    folder = package.parent.parent.joinpath(*node.module.split("."))
-                    if folder.is_dir():  # `from publisher.report import safe`: the modules named
-                        used.update(f"{node.module}.{alias.name}" for alias in node.names)
-                    else:
-                        used.add(node.module)
+            if not isinstance(node, ast.ImportFrom) or not node.module or not node.module.startswith("publisher"):
+                continue
+            if node.module.startswith("publisher.preflight"):
+                continue
+            if package.parent.parent.joinpath(*node.module.split(".")).is_dir():  # `from publisher.report import safe`
+                used.update(f"{node.module}.{alias.name}" for alias in node.names)
+            else:
+                used.add(node.module)
     assert used <= ALLOWED, used - ALLOWED
     assert "publisher.dists.collect" in used

@@ -317,7 +317,7 @@ ALLOWED = {"dists", "errors", "safe", "settings", "console", "bodies", "reads", 
 
 def test_preflight_imports_reading_level_modules_only() -> None:
     """The package decides before anything is sent: it may not reach the upload, confirmation or run stages."""
-    package = Path(__file__).resolve().parent.parent / "publisher" / "preflight"
+    package = Path(__file__).resolve().parents[2] / "publisher" / "preflight"
     used: set[str] = set()
     for module in package.glob("*.py"):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):

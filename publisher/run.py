@@ -20,8 +20,8 @@ from publisher.config.settings import Settings
 from publisher.config.target import Target, resolve_target
 from publisher.config.urls import display, sends_in_clear, userinfo_secrets
 from publisher.dists.collect import Dist, collect
+from publisher.index.accepted import Accepted
 from publisher.index.client import make_client
-from publisher.index.confirm import Accepted
 from publisher.index.upload import Session, open_session, upload_one
 from publisher.net.transport import abort_all
 from publisher.preflight import resolve_mode, run_preflight

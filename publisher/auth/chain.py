@@ -34,7 +34,7 @@ from pathlib import Path
 from publisher.auth.exchanged import fork_explanation, jfrog_credentials, trusted_publishing_credentials
 from publisher.auth.model import NO_CREDENTIALS, TOKEN_USERNAME, AuthMethod, Credentials, mask_wire_forms
 from publisher.auth.reading import index_origin_note
-from publisher.config import conflicts, netrcfile
+from publisher.config import conflicts
 from publisher.config.settings import Settings
 from publisher.config.target import PypircLogin, Target
 from publisher.config.urls import (
@@ -115,6 +115,8 @@ def _from_netrc(chain: _Chain, username: str | None) -> tuple[str, str, str] | N
     A file that cannot be read is an error naming the path and the reason only; an unusable entry for our host is
     noted for the missing-credentials message by its line number. Nothing from the file is ever quoted.
     """
+    from publisher.config import netrcfile  # only when no earlier source gave both username and password
+
     path = _netrc_path(chain.environ)
     try:
         data = netrcfile.read(path)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from publisher.config import pydantic_plugins  # noqa: F401 -- before the first model is built (its docstring)
 from publisher.config.urls import display
 from publisher.report.errors import ConfigError
 from publisher.report.wording import label, labels, set_to, written

@@ -7,7 +7,6 @@ did-you-mean, so users can match them against uv's documentation.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -35,13 +34,10 @@ from publisher.report import safe
 from publisher.report.errors import ConfigError, IndexResolutionError
 
 if TYPE_CHECKING:
+    import tomllib
+
     from publisher.config import pypirc
     from publisher.report.console import Console
-
-if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the documented fallback
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")  # fullmatch: `$` would let a trailing newline through
 
@@ -64,7 +60,8 @@ def validate_index_name(name: str, where: str) -> str:
 class IndexDefinition(BaseModel):
     """One `[[tool.uv.index]]` table; uv's other keys (explicit, default, format, ...) are accepted and ignored."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # built on first use: most runs name no index and never validate one (start-up, issue 18)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     name: str
     url: str
@@ -169,6 +166,11 @@ def _read_toml(path: Path, workspace: Path | None) -> dict[str, Any]:
         raise ConfigError(
             f"Cannot read {safe.exact(path)}: {problem}", hint="Check the file's permissions and encoding."
         ) from None
+    # imported here: a run without a project file (or with --publish-url and none beside it) never parses TOML
+    if sys.version_info >= (3, 11):  # noqa: UP036 - tomli stays the documented fallback
+        import tomllib
+    else:  # pragma: no cover - exercised only on Python 3.10
+        import tomli as tomllib
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -241,6 +243,8 @@ def _not_found(name: str, indexes: list[IndexDefinition], source: Path, rc: pypi
     rc_names = [n for n in rc.names if n not in names]
     in_rc = f"{_listed(rc_names)} (from {rc.where()}" + ("" if rc.exists else ", which does not exist: built in") + ")"
     candidates = names + rc_names
+    import difflib  # only for this message
+
     close = difflib.get_close_matches(name, candidates, n=1) or [n for n in candidates if n.lower() == name.lower()]
     hint = (
         f"Did you mean `{close[0]}`? Index names are case-sensitive."

@@ -25,7 +25,6 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, Field, ValidationError
 
 from publisher.config import hints
 from publisher.config.settings import Settings
@@ -310,24 +309,6 @@ def refuse_unprintable_name(path: Path) -> None:
         )
 
 
-class _Envelope(BaseModel):
-    statement: str
-    signature: str
-
-
-class _VerificationMaterial(BaseModel):
-    certificate: str
-    transparency_entries: list[dict[str, object]] = Field(min_length=1)
-
-
-class _Attestation(BaseModel):
-    """PEP 740's attestation object, as far as an upload needs it: the index verifies the signature itself."""
-
-    version: Literal[1]
-    verification_material: _VerificationMaterial
-    envelope: _Envelope
-
-
 def _attestations(path: Path) -> str | None:
     """The attestation beside a dist as the upload form's JSON array, read while validating: a broken one must
     stop the run before the first upload (exit 2), not half way through it.
@@ -361,8 +342,12 @@ def _attestations(path: Path) -> str | None:
         raise _attestation_error(path, f"cannot be read: {safe.inline(exc.strerror)}") from None
     if len(data) > MAX_ATTESTATION:
         raise _attestation_error(path, f"is larger than {MAX_ATTESTATION} bytes")
+    from pydantic import ValidationError
+
+    from publisher.dists.pep740 import Attestation  # its models are built only when there is one to read
+
     try:
-        _Attestation.model_validate_json(data)
+        Attestation.model_validate_json(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'document'}: {e['msg']}" for e in exc.errors(include_url=False)

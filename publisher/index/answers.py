@@ -9,7 +9,6 @@ The result is the same as those patterns give on real pages.
 
 from __future__ import annotations
 
-import html
 import re
 
 import httpx
@@ -66,7 +65,12 @@ def strip_markup(body: str) -> str:
     body = _drop_blocks(body, ("script", "style"))
     if _BODY.search(body):
         body = _drop_blocks(body, ("head",))
-    return " ".join(html.unescape(_drop_tags(body)).split())
+    text = _drop_tags(body)
+    if "&" in text:  # html.unescape leaves a text without one as it is; its entity tables load only when needed
+        import html
+
+        text = html.unescape(text)
+    return " ".join(text.split())
 
 
 def registry_message(response: httpx.Response, limit: int = 400) -> str:

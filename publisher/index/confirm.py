@@ -39,8 +39,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from publisher.dists.collect import Dist
-from publisher.dists.digests import Digests
+from publisher.index.accepted import Accepted
 from publisher.index.answers import registry_message
 from publisher.index.confirm_table import (
     MAX_WAIT,
@@ -76,22 +75,6 @@ def seconds_text(seconds: float) -> str:
 
 
 # ---- the I/O edge ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """An upload the registry accepted without showing it stored: what its confirmation needs.
-
-    `answer`: the status line (`202 Accepted`); `task`: the answer's `task` as given (outside text); `at`: when the
-    answer came (time.monotonic), the deadline counts from it; `verifying`: a plain 2xx checked for verify-published.
-    """
-
-    dist: Dist
-    digests: Digests
-    answer: str
-    task: str | None
-    at: float
-    verifying: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ from publisher.config.urls import origin, strip_credentials
 from publisher.dists.collect import Dist, file_identity
 from publisher.dists.digests import ChangedDuringUpload, Digests, VerifiedReader, read_digests
 from publisher.dists.form import form_fields
+from publisher.index.accepted import Accepted
 from publisher.index.answers import auth_hint, is_duplicate_answer, is_identical_answer, registry_message
-from publisher.index.confirm import Accepted, Confirmer
 from publisher.index.tasks import task_reference
 from publisher.net.bodies import json_value
 from publisher.net.retry import RetryPolicy, call_with_retries, describe, hint_for, may_have_arrived, policy_from
@@ -51,6 +51,7 @@ from publisher.report.errors import AuthenticationError, UploadError
 from publisher.report.results import FileResult, human_size
 
 if TYPE_CHECKING:
+    from publisher.index.confirm import Confirmer
     from publisher.index.existing import Checker, Existing
 
 
@@ -267,6 +268,8 @@ class Session:
     def confirmer(self) -> Confirmer:
         """Follows what the registry accepted without showing it stored; named in the log as the index, or the
         upload URL's origin."""
+        from publisher.index.confirm import Confirmer  # loaded only when an upload needs confirming
+
         target = self.target
         registry = f"`{safe.exact(target.index_name)}`" if target.index_name else origin(target.display_url)
         return Confirmer(

@@ -11,7 +11,6 @@ from publisher.config.settings import Settings
 from publisher.dists.collect import Dist
 from publisher.preflight.problems import PreflightError, Problem
 from publisher.preflight.rules_metadata import basic_metadata_problems, pypi_metadata_problems
-from publisher.preflight.rules_names import name_problems
 from publisher.preflight.rules_wheel import archive_problems
 from publisher.report.console import Console
 
@@ -38,6 +37,8 @@ def file_problems(dist: Dist, rules: Rules) -> list[Problem]:
     pypi = rules == "pypi"
     problems = basic_metadata_problems(dist)
     if pypi:
+        from publisher.preflight.rules_names import name_problems  # PyPI's rules only: not loaded elsewhere
+
         problems += name_problems(dist) + pypi_metadata_problems(dist)
     return problems + archive_problems(dist, pypi)
 

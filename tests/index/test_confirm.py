@@ -13,8 +13,8 @@ from publisher.auth.model import Credentials
 from publisher.config.settings import build_settings
 from publisher.config.target import Target
 from publisher.dists.collect import load
+from publisher.index.accepted import Accepted
 from publisher.index.client import make_client
-from publisher.index.confirm import Accepted
 from publisher.index.confirm_table import NOT_CONFIRMED, NOT_STORED, Progress, Seen, Verdict, decide, poll_wait
 from publisher.index.tasks import Task, parse_task, resolve_task
 from publisher.index.upload import open_session, upload_one

@@ -353,7 +353,8 @@ def confirmation_messages(console: Console, value: str) -> None:
 
     from publisher.dists.collect import Dist
     from publisher.dists.digests import Digests
-    from publisher.index.confirm import Accepted, Confirmer
+    from publisher.index.accepted import Accepted
+    from publisher.index.confirm import Confirmer
     from publisher.net.retry import RetryPolicy
 
     def answer(request: httpx.Request) -> httpx.Response:

@@ -33,23 +33,6 @@ PUBLISHER = Publisher("octo-org/octo-repo", "release.yml")
 QUICK = {"PUBLISHER_RETRY_BASE_DELAY": "0.01"}
 
 
-@pytest.fixture(scope="module")
-def keys() -> StackKeys:
-    return StackKeys.generate()
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
-@pytest.fixture
-def stack(github: FakeGitHubOIDC, keys: StackKeys) -> Iterator[SigstoreStack]:
-    with SigstoreStack(github=github, keys=keys) as running:
-        yield running
-
-
 @pytest.fixture
 def offline_root(stack: SigstoreStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """pypi-attestations' offline verification (the index fake's, and ours below) reads the stack's root."""

@@ -19,7 +19,7 @@ from pypi_attestations import Attestation, Distribution
 
 from tests.fakes import FakeServer, Request, Response
 from tests.fakes.github_oidc import FakeGitHubOIDC
-from tests.fakes.sigstore_stack import SigstoreStack, StackKeys
+from tests.fakes.sigstore_stack import SigstoreStack
 from tests.fakes.trusted_index import parse_multipart
 from tests.support.builders import build_sdist, build_wheel
 from tests.support.runner import ActionRun, run_action
@@ -40,23 +40,6 @@ class Recording(FakeServer):
         parts = parse_multipart(request.body, request.headers.get("content-type", ""))
         self.forms.append({part.name: part.content for part in parts})
         return Response.text(200, "OK")
-
-
-@pytest.fixture(scope="module")
-def keys() -> StackKeys:
-    return StackKeys.generate()
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
-@pytest.fixture
-def stack(github: FakeGitHubOIDC, keys: StackKeys) -> Iterator[SigstoreStack]:
-    with SigstoreStack(github=github, keys=keys) as running:
-        yield running
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tests.fakes import Request
 from tests.fakes.attestation_check import pypi_check
 from tests.fakes.github_oidc import FakeGitHubOIDC
 from tests.fakes.hostile import Answer, HostileServer, Route
-from tests.fakes.sigstore_stack import SigstoreStack, StackKeys
+from tests.fakes.sigstore_stack import SigstoreStack
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
 from tests.support.builders import build_wheel
 from tests.support.runner import ActionRun, run_action
@@ -40,23 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST = {"PUBLISHER_REQUEST_DEADLINE": "1", "PUBLISHER_RETRY_BASE_DELAY": "0.01"}
 FULCIO_PATH = "/api/v2/signingCert"
 REKOR_PATH = "/api/v1/log/entries"
-
-
-@pytest.fixture(scope="module")
-def keys() -> StackKeys:
-    return StackKeys.generate()
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
-@pytest.fixture
-def stack(github: FakeGitHubOIDC, keys: StackKeys) -> Iterator[SigstoreStack]:
-    with SigstoreStack(github=github, keys=keys) as running:
-        yield running
 
 
 @pytest.fixture

@@ -60,12 +60,28 @@ def _main_checkout() -> Path | None:
     return Path(common).parent if common else None
 
 
+def _origin_checkout() -> Path | None:
+    """The local repository this one was cloned from (a fresh clone in a temporary folder, as before a stop)."""
+    try:
+        url = subprocess.run(
+            ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    path = Path(url.removeprefix("file://")) if url and "://" not in url.removeprefix("file://") else None
+    return path if path is not None and path.is_dir() else None
+
+
 def pins_file() -> Path:
     if os.environ.get(PINS_ENV):
         candidates = [Path(os.environ[PINS_ENV])]
     else:
-        main = _main_checkout()
-        candidates = [ROOT.parent / PINS] + ([main.parent / PINS] if main is not None else [])
+        main, origin = _main_checkout(), _origin_checkout()
+        candidates = [ROOT.parent / PINS] + [c.parent / PINS for c in (main, origin) if c is not None]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

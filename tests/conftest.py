@@ -19,7 +19,9 @@ if str(ROOT) not in sys.path:  # `from tests.support ...` whatever directory pyt
     sys.path.insert(0, str(ROOT))
 
 from tests import platforms  # noqa: E402
-from tests.support.builders import Dists, build_project, make_workspace, share_builds  # noqa: E402
+from tests.fakes.github_oidc import FakeGitHubOIDC  # noqa: E402
+from tests.fakes.trusted_index import FakeTrustedIndex, Publisher  # noqa: E402
+from tests.support.builders import Dists, build_project, build_sdist, build_wheel, make_workspace, share_builds  # noqa: E402  # noqa: E402
 from tests.support.servers import DevpiIndex, DevpiServer, PypiServer  # noqa: E402
 
 INDEX_NAME = "private-repo"
@@ -128,3 +130,31 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, pypiserver: PypiServer, 
         dists=list(built_dists),
         index_name=INDEX_NAME,
     )
+
+
+# -- trusted publishing: the fakes most OIDC tests share -----------------------------------------------------------
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHubOIDC]:
+    """GitHub's OIDC token service, faked on loopback (tests/fakes/github_oidc.py); `github.env` is the job's."""
+    with FakeGitHubOIDC() as fake:
+        yield fake
+
+
+@pytest.fixture
+def index(github: FakeGitHubOIDC) -> Iterator[FakeTrustedIndex]:
+    """A PyPI-like index that trusts octo-org/octo-repo's release.yml (tests/fakes/trusted_index.py)."""
+    with FakeTrustedIndex(github.public_key, publisher=Publisher("octo-org/octo-repo", "release.yml")) as fake:
+        yield fake
+
+
+@pytest.fixture
+def tp_workspace(tmp_path: Path) -> Path:
+    """A checkout with a wheel and an sdist in dist/, and nothing else: the publish URL comes from the inputs."""
+    workspace = tmp_path / "workspace"
+    dist = workspace / "dist"
+    dist.mkdir(parents=True)
+    build_wheel(dist, "tp-demo", "1.0.0")
+    build_sdist(dist, "tp-demo", "1.0.0")
+    return workspace

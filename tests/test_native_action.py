@@ -21,14 +21,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.github_oidc import FakeGitHubOIDC
-from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
-from tests.support.builders import build_sdist, build_wheel
+from tests.fakes.trusted_index import FakeTrustedIndex
 from tests.support.composite import Job, load_action, stand_in_path
 from tests.support.runner import ActionRun, run_action
 from tests.support.servers import PypiServer
@@ -211,28 +209,6 @@ def test_keyring_command_of_the_runner_comes_before_the_actions_own(
 
 
 # --- trusted publishing ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
-@pytest.fixture
-def index(github: FakeGitHubOIDC) -> Iterator[FakeTrustedIndex]:
-    with FakeTrustedIndex(github.public_key, publisher=Publisher("octo-org/octo-repo", "release.yml")) as fake:
-        yield fake
-
-
-@pytest.fixture
-def tp_workspace(tmp_path: Path) -> Path:
-    workspace = tmp_path / "tp-workspace"
-    dist = workspace / "dist"
-    dist.mkdir(parents=True)
-    build_wheel(dist, "tp-demo", "1.0.0")
-    build_sdist(dist, "tp-demo", "1.0.0")
-    return workspace
 
 
 @pytest.mark.parametrize("mode", ["automatic", "always"])

@@ -651,12 +651,6 @@ def _dry_run_would_fail(bed: Bed) -> Printed:
 # trusted publishing -----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
 def _trusted(bed: Bed, *, audience_status: int = 200, publisher: Publisher | None = None) -> Printed:
     github: FakeGitHubOIDC = bed.request.getfixturevalue("github")
     index = FakeTrustedIndex(github.public_key, publisher=publisher, audience_status=audience_status)

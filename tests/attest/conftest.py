@@ -1,5 +1,5 @@
-"""The offline Sigstore stack the attestation tests share: one key set per module, a fake GitHub token service and a
-running stack (Fulcio, Rekor, trust config) per test (tests/fakes/sigstore_stack)."""
+"""The offline Sigstore stack the attestation tests share: one key set per module and a running stack (Fulcio, Rekor,
+trust config) per test (tests/fakes/sigstore_stack), beside the fake GitHub token service of tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -14,12 +14,6 @@ from tests.fakes.sigstore_stack import SigstoreStack, StackKeys
 @pytest.fixture(scope="module")
 def keys() -> StackKeys:
     return StackKeys.generate()
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ SIGSTORE_ID_TOKEN variable)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import jwt
 import pytest
 
@@ -30,12 +28,6 @@ SIGNING = Purpose(
 )
 SETTINGS = build_settings({"retries": "1"})
 SIGSTORE = for_sigstore("https://fulcio.example")  # where the `sigstore` token goes (attestations.py)
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
 
 
 def _aud(token: str) -> object:

@@ -44,12 +44,6 @@ NO_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN":
 FAST = {"PUBLISHER_RETRY_BASE_DELAY": "0"}
 
 
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
 def _integration(github: FakeGitHubOIDC, *mappings: IdentityMapping, audience: str | None = None) -> Integration:
     mappings = mappings or (IdentityMapping("octo-repo", {"repository": "octo-org/octo-repo"}, USERNAME),)
     return Integration(ISSUER, github.jwks_url, list(mappings), audience)

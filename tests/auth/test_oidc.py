@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -74,18 +73,6 @@ class RecordingConsole:
     @property
     def text(self) -> str:
         return "\n".join(f"{title or ''} {message}" for _, message, title in self.calls)
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
-@pytest.fixture
-def index(github: FakeGitHubOIDC) -> Iterator[FakeTrustedIndex]:
-    with FakeTrustedIndex(github.public_key, publisher=Publisher("octo-org/octo-repo", "release.yml")) as fake:
-        yield fake
 
 
 def _env(github: FakeGitHubOIDC, **extra: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from publisher.report import results as report
 from tests.fakes import Request, Response
 from tests.fakes.github_oidc import FakeGitHubOIDC
 from tests.fakes.trusted_index import FakeTrustedIndex, Publisher
-from tests.support.builders import build_sdist, build_wheel
 from tests.support.runner import ActionRun, run_action
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,29 +37,6 @@ CLAIM_NAMES = (
     "ref",
     "environment",
 )
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
-
-
-@pytest.fixture
-def index(github: FakeGitHubOIDC) -> Iterator[FakeTrustedIndex]:
-    with FakeTrustedIndex(github.public_key, publisher=Publisher("octo-org/octo-repo", "release.yml")) as fake:
-        yield fake
-
-
-@pytest.fixture
-def tp_workspace(tmp_path: Path) -> Path:
-    """A checkout with a wheel and an sdist in dist/, and nothing else: the publish URL comes from the inputs."""
-    workspace = tmp_path / "workspace"
-    dist = workspace / "dist"
-    dist.mkdir(parents=True)
-    build_wheel(dist, "tp-demo", "1.0.0")
-    build_sdist(dist, "tp-demo", "1.0.0")
-    return workspace
 
 
 def _inputs(index: FakeTrustedIndex, mode: str | None = None, **extra: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,12 +100,6 @@ def test_other_skipped_file_name_is_escaped_in_its_warning(pypiserver: PypiServe
     assert_only_our_commands(run)
     warnings = [c for c in commands(run.stdout) if c.name == "warning"]
     assert any("not a wheel" in w.data and "%0A" not in w.data for w in warnings), run.stdout
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHubOIDC]:
-    with FakeGitHubOIDC() as fake:
-        yield fake
 
 
 def test_oidc_audience_answer_in_the_verbose_log_is_escaped(github: FakeGitHubOIDC, tmp_path: Path) -> None:

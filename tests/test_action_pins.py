@@ -45,35 +45,25 @@ class Pin:
         return self.tag.split(".")[0]
 
 
+def _git(*args: str) -> str:
+    """What `git -C ROOT <args>` prints, stripped; "" when git fails or is missing."""
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def _main_checkout() -> Path | None:
     """The main checkout of this repository when ROOT is a linked worktree (its .git is a file)."""
-    try:
-        common = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
+    common = _git("rev-parse", "--path-format=absolute", "--git-common-dir")
     return Path(common).parent if common else None
 
 
 def _origin_checkout() -> Path | None:
     """The local repository this one was cloned from (a fresh clone in a temporary folder, as before a stop)."""
-    try:
-        url = subprocess.run(
-            ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    path = Path(url.removeprefix("file://")) if url and "://" not in url.removeprefix("file://") else None
-    return path if path is not None and path.is_dir() else None
+    url = _git("config", "--get", "remote.origin.url").removeprefix("file://")
+    return Path(url) if url and "://" not in url and Path(url).is_dir() else None
 
 
 def pins_file() -> Path:

@@ -27,15 +27,39 @@ from tests.support.servers import DevpiIndex, DevpiServer, PypiServer  # noqa: E
 INDEX_NAME = "private-repo"
 _FAILED = pytest.StashKey[bool]()
 _index_numbers = itertools.count(1)
+DEVPI_GROUP = "devpi"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip (with the reason) what tests/platforms.py says cannot run on this operating system; under pytest-xdist
-    (`make test`), send every test of the session's devpi-server to one worker, so one server starts, not one each."""
+    """Skip (with the reason) what tests/platforms.py says cannot run on this operating system, and hold the devpi
+    tests to the naming rule `pytest_xdist_make_scheduler` groups them by."""
     platforms.apply(items)
-    for item in items:
-        if _uses_devpi(item):
-            item.add_marker(pytest.mark.xdist_group("devpi"))
+    unnamed = [item.nodeid for item in items if _uses_devpi(item) and DEVPI_GROUP not in item.nodeid]
+    if unnamed:
+        raise pytest.UsageError(
+            f"these tests use the session's devpi-server but have no {DEVPI_GROUP!r} in their id, so `make test` "
+            f"would start another server for them: {', '.join(unnamed)}. Put it in the test's name or parameter id."
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under pytest-xdist (`make test`), every test of the session's devpi-server goes to one worker, so one server
+    starts (~10 s of CPU), not one per worker.
+
+    xdist's own grouping (the `xdist_group` mark with `--dist loadgroup`) renames test ids, which pytest 9.2's
+    structured ids ignore: it silently grouped nothing and each worker started its own devpi-server. The scheduler
+    sees only test ids, so the group is named in them (checked at collection, above).
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class DevpiTogether(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return DEVPI_GROUP if DEVPI_GROUP in nodeid else super()._split_scope(nodeid)
+
+    return DevpiTogether(config, log)  # type: ignore[arg-type]
 
 
 def _uses_devpi(item: pytest.Item) -> bool:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import warm
+
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "entrypoint.py"
 DEFAULT_TIMEOUT = 120.0
@@ -143,8 +145,19 @@ sys.exit(code if code >= 0 else 128 - code)
 """
 
 
+WARM = warm.Server()
+
+
 def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, what: str, measure: bool) -> _Finished:
-    """Run to completion; with `measure`, also the command's peak RSS (see _MEASURED) and its wall time."""
+    """Run to completion; with `measure`, also the command's peak RSS (see _MEASURED) and its wall time.
+
+    Unmeasured runs of the CLI and the entrypoint are forks of a warm interpreter where that is the same start
+    (tests/support/warm.py); measured ones always start fresh."""
+    if not measure and WARM.forkable(argv, env):
+        ran = WARM.run(argv, cwd, env, timeout)
+        if isinstance(ran, subprocess.TimeoutExpired):
+            raise _timed_out(what, timeout, ran)
+        return _Finished(*ran)
     if not measure:
         try:
             done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=timeout, check=False)

@@ -30,9 +30,12 @@ _index_numbers = itertools.count(1)
 DEVPI_GROUP = "devpi"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip (with the reason) what tests/platforms.py says cannot run on this operating system, and hold the devpi
-    tests to the naming rule `pytest_xdist_make_scheduler` groups them by."""
+    tests to the naming rule `pytest_xdist_make_scheduler` groups them by. First among the hooks, before `-m` and
+    `-k` deselect anything: the ids of everything collected are kept (platforms.collected_ids)."""
+    config.stash[platforms.COLLECTED] = [item.nodeid for item in items]
     platforms.apply(items)
     unnamed = [item.nodeid for item in items if _uses_devpi(item) and DEVPI_GROUP not in item.nodeid]
     if unnamed:

@@ -231,3 +231,20 @@ def apply(items: Iterable[pytest.Item], platform: str | None = None) -> None:
             item.add_marker(pytest.mark.skip(reason=f"{platform}: {skips[0].reason}"))
         elif rules:
             item.add_marker(pytest.mark.xfail(reason=f"{platform}: {rules[0].reason}", strict=False))
+
+
+# -- the suite's own collection, for the rule check (tests/test_platforms.py) ------------------------------------------
+
+COLLECTED = pytest.StashKey[list[str]]()  # set by tests/conftest.py's pytest_collection_modifyitems
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def collected_ids(config: pytest.Config) -> list[str] | None:
+    """Every test id this session collected (deselected ones too), if it collected every test module of tests/;
+    else None. Under pytest-xdist each worker collects the whole suite, so `make test` has them for free."""
+    ids = config.stash.get(COLLECTED, None)
+    if ids is None:
+        return None
+    modules = {nodeid.split("::", 1)[0] for nodeid in ids}
+    every = {path.relative_to(_ROOT).as_posix() for path in (_ROOT / "tests").rglob("test_*.py")}
+    return ids if every <= modules else None

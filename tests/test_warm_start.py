@@ -172,9 +172,15 @@ def test_what_the_interpreter_reads_at_start_makes_a_fresh_start(tmp_path: Path,
     assert not server.forkable(argv, base_env(tmp_path, setting))
 
 
-def test_only_our_two_entries_are_forked(tmp_path: Path) -> None:
+def test_only_what_this_interpreter_would_run_is_forked(tmp_path: Path) -> None:
     server = warm.Server()
     env = base_env(tmp_path)
+    other = tmp_path / "other-python-script"
+    other.write_text("#!/usr/bin/python3\nprint(1)\n")
+    console = tmp_path / "ours"
+    console.write_text(f"#!{sys.executable}\nprint(1)\n")
     assert server.forkable([sys.executable, "-m", "publisher"], env)
-    assert not server.forkable([sys.executable, "-m", "pip", "install"], env)
+    assert server.forkable([str(console), "--flag"], env)
     assert not server.forkable(["/usr/bin/python3", "-m", "publisher"], env)
+    assert not server.forkable([str(other)], env)
+    assert not server.forkable(["/bin/true"], env)

@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import types
+from collections.abc import Mapping
 from pathlib import Path
 
 # What every run loads before it reads its input: the front ends' own modules and, through them, pydantic (the
@@ -61,13 +62,19 @@ def _child(request: dict[str, object]) -> None:
     """In the forked child: become the run, then end as an interpreter ends (SystemExit from here on up)."""
     import runpy
 
+    if request.get("session"):
+        os.setsid()  # its own process group, for killpg (subprocess's start_new_session)
+    if request.get("die_with_parent") and sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: this server dies with the test process
     os.chdir(str(request["cwd"]))
     os.environ.clear()
     os.environ.update(request["env"])  # type: ignore[arg-type]
     for number, handler in _FRESH_SIGNALS.items():
         signal.signal(number, handler)
     _fresh_stdio()
-    argv = [str(a) for a in request["argv"]]  # type: ignore[attr-defined]
+    argv = [str(a) for a in request["argv"]]  # type: ignore[attr-defined]  # after the interpreter: -m M ... or FILE ...
     if argv[:2] == ["-m", "publisher"] or Path(argv[0]).name == "entrypoint.py":
         # Our programs import publisher: its import-time default, applied to this run's environment as it would be.
         importlib.reload(sys.modules["publisher"])
@@ -79,7 +86,7 @@ def _child(request: dict[str, object]) -> None:
             sys.modules["__main__"] = types.ModuleType("__main__")  # the run's own, as `-m` runs in a fresh one
             runpy._run_module_as_main(argv[1], alter_argv=True)  # type: ignore[attr-defined]  # what `-m` calls
         else:
-            sys.argv = argv
+            sys.argv = [str(a) for a in request.get("script_argv", argv)]  # type: ignore[attr-defined]
             sys.path[0] = str(Path(argv[0]).resolve().parent)  # what running a script puts first
             runpy.run_path(argv[0], run_name="__main__")
     except SystemExit:
@@ -110,19 +117,25 @@ def _fresh_stdio() -> None:
 
     for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
         old = getattr(sys, name)
-        buffer = open(fd, "rb" if fd == 0 else "wb", closefd=False)  # noqa: SIM115  (lives as long as the run)
-        line_buffering = fd != 0 and (fd == 2 or os.isatty(fd))
+        unbuffered = fd != 0 and old.write_through  # PYTHONUNBUFFERED (part of the start-up environment)
+        buffer = open(fd, "rb" if fd == 0 else "wb", buffering=0 if unbuffered else -1, closefd=False)  # noqa: SIM115
+        line_buffering = fd != 0 and not unbuffered and (fd == 2 or os.isatty(fd))
         stream = io.TextIOWrapper(
-            buffer, encoding=old.encoding, errors=old.errors, newline="\n", line_buffering=line_buffering
+            buffer,  # type: ignore[arg-type]
+            encoding=old.encoding,
+            errors=old.errors,
+            newline="\n",
+            line_buffering=line_buffering,
+            write_through=unbuffered,
         )
         stream.mode = "r" if fd == 0 else "w"  # type: ignore[misc]
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
 
 
-def serve(path: str) -> dict[str, object] | None:
+def serve(path: str, preload: list[str]) -> dict[str, object] | None:
     """Fork a child per request; returns only in a child, with its request."""
-    for name in PRELOAD:
+    for name in preload:
         importlib.import_module(name)
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
         _FRESH_SIGNALS[number] = signal.getsignal(number)
@@ -207,62 +220,93 @@ def _reap(waiting: dict[int, socket.socket]) -> None:
 
 
 class Server:
-    """The warm interpreter of this test process: started on first use with `env`'s start-up part, stopped at exit."""
+    """A warm interpreter of this test process, having imported `preload`: started on first use with the start-up
+    part of the first run's environment, stopped at exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = PRELOAD) -> None:
+        self.preload = preload
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._socket = ""
         self._startup: dict[str, str] | None = None
 
-    def forkable(self, argv: list[str], env: dict[str, str]) -> bool:
-        """Whether a fork of this server is the same start as `argv` with `env` would be (see the module docstring)."""
-        if os.environ.get("PUBLISHER_TESTS_FRESH") or not hasattr(os, "fork") or argv[0] != sys.executable:
+    def forkable(self, argv: list[str], env: Mapping[str, str]) -> bool:
+        """Whether a fork of this server is the same start as `argv` with `env` would be (see the module docstring):
+        this interpreter running a module (`-m`), a file, or a console script of this environment."""
+        if os.environ.get("PUBLISHER_TESTS_FRESH") or not hasattr(os, "fork") or _program(argv) is None:
             return False
-        if argv[1:3] != ["-m", "publisher"] and not (len(argv) >= 2 and argv[1].endswith(".py")):
-            return False
-        return self._startup is None or startup_environment(env) == self._startup
+        return self._startup is None or startup_environment(dict(env)) == self._startup
 
     def run(
         self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float
     ) -> tuple[int, bytes, bytes] | subprocess.TimeoutExpired:
         """Run `argv` as a fork of the server: (exit code, stdout, stderr), or the expiry after killing it."""
-        path = self._ensure(env)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            conn.connect(path)
-            request = json.dumps({"argv": argv[1:], "cwd": str(cwd), "env": env}).encode() + b"\n"
-            stdin = 0 if _valid(0) else os.open(os.devnull, os.O_RDONLY)
-            try:
-                socket.send_fds(conn, [request], [stdin, out_w, err_w])
-            finally:
-                if stdin != 0:
-                    os.close(stdin)
+            child = self.spawn(argv, cwd, env, stdout=out_w, stderr=err_w)
         finally:
             os.close(out_w)
             os.close(err_w)
-        return _collect(conn, out_r, err_r, timeout, argv)
+        return _collect(child, out_r, err_r, timeout, argv)
 
-    def _ensure(self, env: dict[str, str]) -> str:
+    def spawn(
+        self,
+        argv: list[str],
+        cwd: Path | None,
+        env: Mapping[str, str],
+        *,
+        stdout: int,
+        stderr: int,
+        stdin: int | None = None,
+        new_session: bool = False,
+        die_with_parent: bool = False,
+    ) -> Forked:
+        """Start `argv` as a fork of the server with these standard streams (file descriptors; stdin: this
+        process's own by default), as Popen would; `new_session` and `die_with_parent` as start_new_session and a
+        PR_SET_PDEATHSIG preexec_fn would."""
+        program = _program(argv)
+        if program is None:
+            raise ValueError(f"not a program this interpreter runs: {argv}")
+        path = self._ensure(env)
+        request = {
+            "argv": program,
+            "script_argv": argv if program[0] != "-m" and argv[0] != sys.executable else argv[1:],
+            "cwd": str(cwd if cwd is not None else os.getcwd()),
+            "env": dict(env),
+            "session": new_session,
+            "die_with_parent": die_with_parent,
+        }
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(path)
+        own_stdin = stdin is None and _valid(0)
+        fd_in = 0 if own_stdin else (stdin if stdin is not None else os.open(os.devnull, os.O_RDONLY))
+        try:
+            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [fd_in, stdout, stderr])
+        finally:
+            if stdin is None and not own_stdin:
+                os.close(fd_in)
+        return Forked(conn)
+
+    def _ensure(self, env: Mapping[str, str]) -> str:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 return self._socket
             scratch = Path(tempfile.mkdtemp(prefix="warm-"))
             self._socket = str(scratch / "socket")
-            self._startup = startup_environment(env)
+            self._startup = startup_environment(dict(env))
             home = scratch / "home"
             home.mkdir()
             own = {"PATH": env.get("PATH", os.defpath), "HOME": str(home), **self._startup}
             with open(scratch / "log", "ab") as log:
                 self._process = subprocess.Popen(
-                    [sys.executable, __file__, self._socket],
+                    [sys.executable, __file__, self._socket, *self.preload],
                     cwd=scratch,
                     env=own,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log,
+                    preexec_fn=_die_with_parent,
                 )
             assert self._process.stdout is not None
             if self._process.stdout.readline() != b"ready\n":
@@ -271,6 +315,77 @@ class Server:
                 atexit.register(_stop_all)
             _servers.append(self._process)
             return self._socket
+
+
+class Forked:
+    """A forked run, as much of a Popen as the tests use: `pid`, `poll()`, `wait(timeout)`, `returncode`."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._answer = b""
+        self.returncode: int | None = None
+        self.pid: int = self._read(None, "pid")  # type: ignore[assignment]
+
+    def _read(self, timeout: float | None, key: str) -> int | None:
+        """The server's message `key`, waiting at most `timeout` seconds for it (None: as long as it takes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for line in self._answer.split(b"\n")[:-1]:
+                message = json.loads(line)
+                if key in message:
+                    return int(message[key])
+            self._conn.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+            try:
+                data = self._conn.recv(4096)
+            except (TimeoutError, BlockingIOError):
+                return None
+            if not data:
+                raise RuntimeError("the warm interpreter ended before the run did")
+            self._answer += data
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            status = self._read(0.0, "status")
+            if status is not None:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                self._conn.close()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            status = self._read(timeout, "status")
+            if status is None:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+            self._conn.close()
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _program(argv: list[str]) -> list[str] | None:
+    """What the child runs, after the interpreter: `-m M ARGS`, `FILE ARGS` (for a console script of this
+    environment too: its `#!` line names this interpreter), or None if this interpreter would not run it."""
+    if argv[0] == sys.executable and len(argv) >= 3 and argv[1] == "-m":
+        return argv[1:]
+    if argv[0] == sys.executable and len(argv) >= 2 and Path(argv[1]).is_file():
+        return argv[1:]
+    try:
+        with open(argv[0], "rb") as script:
+            first = script.readline().rstrip(b"\r\n")
+    except OSError:
+        return None
+    return argv if first == b"#!" + os.fsencode(sys.executable) else None
+
+
+def _die_with_parent() -> None:
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 _servers: list[subprocess.Popen[bytes]] = []
@@ -292,55 +407,36 @@ def _valid(fd: int) -> bool:
 
 
 def _collect(
-    conn: socket.socket, out_r: int, err_r: int, timeout: float, argv: list[str]
+    child: Forked, out_r: int, err_r: int, timeout: float, argv: list[str]
 ) -> tuple[int, bytes, bytes] | subprocess.TimeoutExpired:
-    """Read both streams to their end and the wait status, as `communicate` does; past `timeout`, kill the child."""
+    """Read both streams to their end and the exit status, as `communicate` does; past `timeout`, kill the child."""
     deadline = time.monotonic() + timeout
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    answer = b""
-    pid = status = None
     expired = False
     with selectors.DefaultSelector() as selector:
         selector.register(out_r, selectors.EVENT_READ)
         selector.register(err_r, selectors.EVENT_READ)
-        selector.register(conn, selectors.EVENT_READ)
         while selector.get_map():
             left = deadline - time.monotonic()
             if left <= 0 and not expired:
                 expired = True
-                if pid is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-            for key, _ in selector.select(timeout=max(left, 0.05) if not expired else 1.0):
-                if key.fileobj is conn:
-                    data = conn.recv(4096)
-                    answer += data
-                    if not data:
-                        selector.unregister(conn)
-                    continue
-                fd = key.fd
-                data = os.read(fd, 1 << 16)
+                child.kill()
+            for key, _ in selector.select(timeout=1.0 if expired else max(left, 0.05)):
+                data = os.read(key.fd, 1 << 16)
                 if data:
-                    chunks[fd].append(data)
+                    chunks[key.fd].append(data)
                 else:
-                    selector.unregister(fd)
-            for line in answer.split(b"\n"):
-                if line:
-                    message = json.loads(line)
-                    pid = message.get("pid", pid)
-                    status = message.get("status", status)
-    conn.close()
+                    selector.unregister(key.fd)
     os.close(out_r)
     os.close(err_r)
     stdout, stderr = b"".join(chunks[out_r]), b"".join(chunks[err_r])
     if expired:
+        child.wait()
         return subprocess.TimeoutExpired(argv, timeout, stdout, stderr)
-    if status is None:
-        raise RuntimeError(f"the warm interpreter ended before the run did: {argv}\n{stderr.decode(errors='replace')}")
-    return os.waitstatus_to_exitcode(status), stdout, stderr
+    return child.wait(max(deadline - time.monotonic(), 5.0)), stdout, stderr
 
 
 if __name__ == "__main__":
-    job = serve(sys.argv[1])
+    job = serve(sys.argv[1], sys.argv[2:])
     if job is not None:
         _child(job)

@@ -591,7 +591,7 @@ def run_benchmark(args: argparse.Namespace) -> Results:
 def main(argv: list[str] | None = None) -> int:
     global WORK
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9, help="runs per tool for the small cases (default 9)")
+    parser.add_argument("--runs", type=int, default=15, help="runs per tool for the small cases (default 15)")
     parser.add_argument("--big-runs", type=int, default=3, help="runs per tool for the 200 MiB case (default 3)")
     parser.add_argument("--quick", action="store_true", help="16 MiB instead of 200 MiB (not for the report)")
     parser.add_argument("--out", type=Path, default=OUT, help="where results go (default .bench/, git-ignored)")

@@ -88,6 +88,12 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "Linux only: the warm interpreter the suite forks its runs from (tests/support/warm.py) is used on Linux; "
+        "on macOS and Windows every run starts fresh, so there is nothing to compare",
+        NOT_LINUX,
+        tests=("tests/test_warm_start.py",),
+    ),
+    Rule(
         "Linux only: makes a file name that is not UTF-8; macOS (APFS) refuses one and Windows names are UTF-16",
         NOT_LINUX,
         tests=("tests/report/test_injection.py::test_dist_name_that_is_not_utf8_is_refused_with_a_report",),

@@ -21,10 +21,7 @@ import pytest
 from tests.support import warm
 from tests.support.runner import base_env, run_action, run_cli
 
-pytestmark = [
-    pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm interpreter forks; without fork every run is fresh"),
-    pytest.mark.timeout(60),
-]
+pytestmark = pytest.mark.timeout(60)  # Linux only: tests/platforms.py
 
 # Prints what a program sees of the start it was given (not its pid, which differs by design).
 PROBE = r"""

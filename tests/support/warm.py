@@ -233,8 +233,8 @@ class Server:
     def forkable(self, argv: list[str], env: Mapping[str, str]) -> bool:
         """Whether a fork of this server is the same start as `argv` with `env` would be (see the module docstring):
         this interpreter running a module (`-m`), a file, or a console script of this environment."""
-        if os.environ.get("PUBLISHER_TESTS_FRESH") or not hasattr(os, "fork") or _program(argv) is None:
-            return False
+        if os.environ.get("PUBLISHER_TESTS_FRESH") or sys.platform != "linux" or _program(argv) is None:
+            return False  # macOS: a fork may not use what its parent's Objective-C runtime began; Windows: no fork
         return self._startup is None or startup_environment(dict(env)) == self._startup
 
     def run(

@@ -49,18 +49,22 @@ wheelhouse: $(WHEELHOUSE)/.lock-sha256
 # Two passes, one command; both always run, and either failing (or collecting nothing: pytest's exit 5) fails it:
 # 1. everything but the `serial` tests, spread over TEST_WORKERS pytest-xdist workers. The tests mostly wait on
 #    local servers and subprocesses, so more workers than cores pays (on 2 cores, 3 were as fast as 4, with less
-#    CPU: each worker collects the suite). `loadgroup` keeps the tests of the session's devpi-server on one worker
-#    (tests/conftest.py), so it starts once.
-# 2. the `serial` tests -- bounded in wall time or memory -- alone, so other tests' load cannot break their bounds.
+#    CPU: each worker collects the suite). `loadgroup` keeps the tests of the session's devpi-server, and those of the
+#    native action's venv, on one worker each (tests/conftest.py), so each is made once. Runs of the CLI, the
+#    entrypoint, pypiserver and hatchling fork a warm interpreter (tests/support/warm.py).
+# 2. the `serial` tests -- bounded in wall time or memory -- after the others, so that pass's load cannot break their
+#    bounds; two at a time (SERIAL_WORKERS): they mostly wait on deadlines (~35 s of CPU in ~60 s alone), so two on
+#    two cores do not slow each other, and the pass takes ~30 s instead of ~60.
 # Every worker collects the whole suite: with PYTHONDONTWRITEBYTECODE set, pytest would rewrite the asserts of every
 # test module in every worker, every run (~10 s of CPU each); emptied, the rewritten modules are cached (__pycache__).
 TEST_WORKERS ?= 3
+SERIAL_WORKERS ?= 2
 TEST_ENV     := PYTHONDONTWRITEBYTECODE=
 
 test: venv tools wheelhouse
 	@status=0; \
 	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" || status=$$?; \
-	$(TEST_ENV) $(PY) -m pytest -m serial || status=$$?; \
+	$(TEST_ENV) $(PY) -m pytest -n $(SERIAL_WORKERS) -m serial || status=$$?; \
 	exit $$status
 
 lint: venv

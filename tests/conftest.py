@@ -28,6 +28,7 @@ INDEX_NAME = "private-repo"
 _FAILED = pytest.StashKey[bool]()
 _index_numbers = itertools.count(1)
 DEVPI_GROUP = "devpi"
+NATIVE_MODULE = "tests/test_native_action.py"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -47,22 +48,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """Under pytest-xdist (`make test`), every test of the session's devpi-server goes to one worker, so one server
-    starts (~10 s of CPU), not one per worker.
+    """Under pytest-xdist (`make test`), tests that share an expensive session fixture run on one worker, so it is
+    made once, not once per worker: the session's devpi-server (~10 s of CPU to start) and the native action's venv
+    (tests/test_native_action.py: a pip install of the lock, ~8 s of CPU). xdist hands out the largest groups first,
+    so these start at once instead of ending the run.
 
     xdist's own grouping (the `xdist_group` mark with `--dist loadgroup`) renames test ids, which pytest 9.2's
     structured ids ignore: it silently grouped nothing and each worker started its own devpi-server. The scheduler
-    sees only test ids, so the group is named in them (checked at collection, above).
+    sees only test ids, so the groups are named by them (devpi's is checked at collection, above).
     """
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    class DevpiTogether(LoadGroupScheduling):
+    class SharedFixturesTogether(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return DEVPI_GROUP if DEVPI_GROUP in nodeid else super()._split_scope(nodeid)
+            if DEVPI_GROUP in nodeid:
+                return DEVPI_GROUP
+            if nodeid.startswith(NATIVE_MODULE + "::"):
+                return NATIVE_MODULE
+            return super()._split_scope(nodeid)
 
-    return DevpiTogether(config, log)  # type: ignore[arg-type]
+    return SharedFixturesTogether(config, log)  # type: ignore[arg-type]
 
 
 def _uses_devpi(item: pytest.Item) -> bool:

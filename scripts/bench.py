@@ -522,7 +522,9 @@ def notes(results: dict[str, dict[str, Sample]], floor: list[tuple[str, float]])
         "one keep-alive connection pool. Run-to-run noise on this shared 2-core machine is easily +-10 % (+-20 % "
         "in case 3).",
         "- **Fairness.** One pypiserver for all tools, emptied (and the disk synced) before every run; the tools run "
-        "in rotating order; every tool gets the same URL, credentials and files, and its result is checked (all "
+        "in rotating order, each round running every tool once, back to back; the ratios are paired (the median of "
+        "each round's own ratio), so a machine that speeds up or slows down between rounds moves both sides alike. "
+        "Every tool gets the same URL, credentials and files, and its result is checked (all "
         "files must reach the registry). The latency proxy delays every request by "
         f"{DELAY * 1000:.0f} ms on the way in and every response by {DELAY * 1000:.0f} ms on the way out, whoever "
         "sends it, and keeps connections alive on both sides like a CDN would.",

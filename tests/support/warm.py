@@ -248,7 +248,11 @@ class Server:
         finally:
             os.close(out_w)
             os.close(err_w)
-        return _collect(child, out_r, err_r, timeout, argv)
+        try:
+            return _collect(child, out_r, err_r, timeout, argv)
+        except BaseException:  # pytest-timeout, Ctrl+C: the run does not outlive the test, as with subprocess.run
+            child.kill()
+            raise
 
     def spawn(
         self,
@@ -413,22 +417,24 @@ def _collect(
     deadline = time.monotonic() + timeout
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
     expired = False
-    with selectors.DefaultSelector() as selector:
-        selector.register(out_r, selectors.EVENT_READ)
-        selector.register(err_r, selectors.EVENT_READ)
-        while selector.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0 and not expired:
-                expired = True
-                child.kill()
-            for key, _ in selector.select(timeout=1.0 if expired else max(left, 0.05)):
-                data = os.read(key.fd, 1 << 16)
-                if data:
-                    chunks[key.fd].append(data)
-                else:
-                    selector.unregister(key.fd)
-    os.close(out_r)
-    os.close(err_r)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(out_r, selectors.EVENT_READ)
+            selector.register(err_r, selectors.EVENT_READ)
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0 and not expired:
+                    expired = True
+                    child.kill()
+                for key, _ in selector.select(timeout=1.0 if expired else max(left, 0.05)):
+                    data = os.read(key.fd, 1 << 16)
+                    if data:
+                        chunks[key.fd].append(data)
+                    else:
+                        selector.unregister(key.fd)
+    finally:
+        os.close(out_r)
+        os.close(err_r)
     stdout, stderr = b"".join(chunks[out_r]), b"".join(chunks[err_r])
     if expired:
         child.wait()

@@ -23,6 +23,13 @@ from tests.support.runner import base_env, run_action, run_cli
 
 pytestmark = pytest.mark.timeout(60)  # Linux only: tests/platforms.py
 
+
+@pytest.fixture(autouse=True)
+def _forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests compare forked runs with fresh ones, so they fork even under PUBLISHER_TESTS_FRESH=1."""
+    monkeypatch.delenv("PUBLISHER_TESTS_FRESH", raising=False)
+
+
 # Prints what a program sees of the start it was given (not its pid, which differs by design).
 PROBE = r"""
 import gc, json, os, signal, sys, threading
@@ -108,6 +115,7 @@ def test_the_cli_and_the_action_print_and_exit_as_fresh_runs(tmp_path: Path, mon
     }
     forked = {name: run() for name, run in runs.items()}
     monkeypatch.setenv("PUBLISHER_TESTS_FRESH", "1")
+    assert not warm.Server().forkable([sys.executable, "-m", "publisher"], base_env(tmp_path))  # fresh from here
     fresh = {name: run() for name, run in runs.items()}
     for name in runs:
         got, expected = forked[name], fresh[name]

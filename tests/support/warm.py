@@ -219,6 +219,12 @@ def _reap(waiting: dict[int, socket.socket]) -> None:
 # -- the test process's side ------------------------------------------------------------------------------------
 
 
+def enabled() -> bool:
+    """Whether runs may be forked here: on Linux, unless PUBLISHER_TESTS_FRESH is set (macOS: a fork may not use what
+    its parent's Objective-C runtime began; Windows has no fork)."""
+    return sys.platform == "linux" and not os.environ.get("PUBLISHER_TESTS_FRESH")
+
+
 class Server:
     """A warm interpreter of this test process, having imported `preload`: started on first use with the start-up
     part of the first run's environment, stopped at exit."""
@@ -233,8 +239,8 @@ class Server:
     def forkable(self, argv: list[str], env: Mapping[str, str]) -> bool:
         """Whether a fork of this server is the same start as `argv` with `env` would be (see the module docstring):
         this interpreter running a module (`-m`), a file, or a console script of this environment."""
-        if os.environ.get("PUBLISHER_TESTS_FRESH") or sys.platform != "linux" or _program(argv) is None:
-            return False  # macOS: a fork may not use what its parent's Objective-C runtime began; Windows: no fork
+        if not enabled() or _program(argv) is None:
+            return False
         return self._startup is None or startup_environment(dict(env)) == self._startup
 
     def run(

@@ -52,19 +52,19 @@ wheelhouse: $(WHEELHOUSE)/.lock-sha256
 #    CPU: each worker collects the suite). `loadgroup` keeps the tests of the session's devpi-server, and those of the
 #    native action's venv, on one worker each (tests/conftest.py), so each is made once. Runs of the CLI, the
 #    entrypoint, pypiserver and hatchling fork a warm interpreter (tests/support/warm.py).
-# 2. the `serial` tests -- bounded in wall time or memory -- after the others, so that pass's load cannot break their
-#    bounds; two at a time (SERIAL_WORKERS): they mostly wait on deadlines (~35 s of CPU in ~60 s alone), so two on
-#    two cores do not slow each other, and the pass takes ~30 s instead of ~60.
+# 2. the `serial` tests -- bounded in wall time or memory -- alone, so other tests' load cannot break their bounds.
+#    (Two at a time took ~30 s instead of ~60, but a CPU-bound one with a 1 s bound and a 1 s deadline race failed
+#    that way in a slow hour: SERIAL_WORKERS=2 to try it.)
 # Every worker collects the whole suite: with PYTHONDONTWRITEBYTECODE set, pytest would rewrite the asserts of every
 # test module in every worker, every run (~10 s of CPU each); emptied, the rewritten modules are cached (__pycache__).
 TEST_WORKERS ?= 3
-SERIAL_WORKERS ?= 2
+SERIAL_WORKERS ?= 1
 TEST_ENV     := PYTHONDONTWRITEBYTECODE=
 
 test: venv tools wheelhouse
 	@status=0; \
 	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" || status=$$?; \
-	$(TEST_ENV) $(PY) -m pytest -n $(SERIAL_WORKERS) -m serial || status=$$?; \
+	$(TEST_ENV) $(PY) -m pytest $(if $(filter-out 1,$(SERIAL_WORKERS)),-n $(SERIAL_WORKERS)) -m serial || status=$$?; \
 	exit $$status
 
 lint: venv

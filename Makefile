@@ -48,8 +48,8 @@ wheelhouse: $(WHEELHOUSE)/.lock-sha256
 
 # Two passes, one command; both always run, and either failing (or collecting nothing: pytest's exit 5) fails it:
 # 1. everything but the `serial` tests, spread over TEST_WORKERS pytest-xdist workers. The tests mostly wait on
-#    local servers and subprocesses, so more workers than cores pays (on 2 cores, 3 were as fast as 4, with less
-#    CPU: each worker collects the suite). `loadgroup` keeps the tests of the session's devpi-server, and those of the
+#    local servers and subprocesses, so more workers than cores pays (on 2 cores, with the warm interpreters, 4 took
+#    0.89x the wall time of 3 in interleaved pairs; each worker collects the suite, ~5 s of CPU). `loadgroup` keeps the tests of the session's devpi-server, and those of the
 #    native action's venv, on one worker each (tests/conftest.py), so each is made once. Runs of the CLI, the
 #    entrypoint, pypiserver and hatchling fork a warm interpreter (tests/support/warm.py).
 # 2. the `serial` tests -- bounded in wall time or memory -- alone, so other tests' load cannot break their bounds.
@@ -57,7 +57,7 @@ wheelhouse: $(WHEELHOUSE)/.lock-sha256
 #    that way in a slow hour: SERIAL_WORKERS=2 to try it.)
 # Every worker collects the whole suite: with PYTHONDONTWRITEBYTECODE set, pytest would rewrite the asserts of every
 # test module in every worker, every run (~10 s of CPU each); emptied, the rewritten modules are cached (__pycache__).
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 SERIAL_WORKERS ?= 1
 TEST_ENV     := PYTHONDONTWRITEBYTECODE=
 

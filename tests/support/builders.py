@@ -82,17 +82,15 @@ def build_dir(project: Path, out_dir: Path) -> Dists:
     out_dir.mkdir(parents=True, exist_ok=True)
     before = set(out_dir.iterdir())
     argv = [sys.executable, "-m", "hatchling", "build", "--target", "wheel", "--target", "sdist", "-d", str(out_dir)]
-    env = clean_env()
-    if WARM_BUILDS.forkable(argv, env):
-        ran = WARM_BUILDS.run(argv, project, env, 120)
-        if isinstance(ran, subprocess.TimeoutExpired):
-            raise RuntimeError(f"hatchling build of {project} took more than 120 s")
-        code, out, err = ran[0], ran[1].decode(errors="replace"), ran[2].decode(errors="replace")
-    else:
-        done = subprocess.run(argv, cwd=project, capture_output=True, text=True, env=env, timeout=120, check=False)
-        code, out, err = done.returncode, done.stdout, done.stderr
+    ran = WARM_BUILDS.run(argv, project, clean_env(), 120)
+    if isinstance(ran, subprocess.TimeoutExpired):
+        raise RuntimeError(f"hatchling build of {project} took more than 120 s")
+    code, out, err = ran
     if code != 0:
-        raise RuntimeError(f"hatchling build of {project} failed ({code}):\n{out}{err}")
+        raise RuntimeError(
+            f"hatchling build of {project} failed ({code}):\n{out.decode(errors='replace')}"
+            f"{err.decode(errors='replace')}"
+        )
     new = sorted(set(out_dir.iterdir()) - before)
     wheels = [p for p in new if p.name.endswith(".whl")]
     sdists = [p for p in new if p.name.endswith(".tar.gz")]

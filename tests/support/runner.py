@@ -148,27 +148,18 @@ sys.exit(code if code >= 0 else 128 - code)
 WARM = warm.Server()
 
 
-def _ours(argv: list[str]) -> bool:
-    """The CLI or an action entrypoint: what the warm interpreter has imported for."""
-    return argv[1:3] == ["-m", "publisher"] or (len(argv) == 2 and argv[1].endswith("entrypoint.py"))
-
-
 def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, what: str, measure: bool) -> _Finished:
     """Run to completion; with `measure`, also the command's peak RSS (see _MEASURED) and its wall time.
 
     Unmeasured runs of the CLI and the entrypoint are forks of a warm interpreter where that is the same start
     (tests/support/warm.py); measured ones always start fresh."""
-    if not measure and _ours(argv) and WARM.forkable(argv, env):
-        ran = WARM.run(argv, cwd, env, timeout)
+    if not measure:
+        program = argv[1:] if argv[0] == sys.executable else []
+        run = WARM.run if warm.runs_publisher(program) else warm.fresh_run
+        ran = run(argv, cwd, env, timeout)
         if isinstance(ran, subprocess.TimeoutExpired):
             raise _timed_out(what, timeout, ran)
         return _Finished(*ran)
-    if not measure:
-        try:
-            done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise _timed_out(what, timeout, exc) from None
-        return _Finished(done.returncode, done.stdout, done.stderr)
     with tempfile.TemporaryDirectory(prefix="measured-") as scratch:
         rss_file = Path(scratch) / "max_rss"
         launcher = [sys.executable, "-S", "-c", _MEASURED, str(rss_file), *argv]

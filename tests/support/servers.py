@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -74,15 +73,6 @@ def executable(name: str) -> str:
     return found
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: on Linux, ask for SIGKILL when the test process dies, even by SIGKILL.
-
-    (The kernel ties this to the thread that started the server: start servers from a thread that outlives them.)
-    """
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 _RUNNING: set[ServerProcess] = set()
 
 
@@ -138,7 +128,7 @@ class ServerProcess:
                 cwd=self.cwd,
                 env=env,
                 start_new_session=True,  # POSIX: its own process group, for stop()
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # Windows refuses any preexec_fn
+                preexec_fn=warm.die_with_parent if sys.platform == "linux" else None,  # Windows refuses any preexec_fn
                 creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),  # Windows: no Ctrl+C from our console
             )
         _RUNNING.add(self)

@@ -53,6 +53,11 @@ _AT_START_PREFIXES = ("PYTHON", "PYDANTIC", "LC_", "OPENSSL")
 _AT_START_NAMES = ("LANG", "LANGUAGE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
+def runs_publisher(program: list[str]) -> bool:
+    """`program` (what follows the interpreter) is the CLI or an action entrypoint: what PRELOAD is for."""
+    return program[:2] == ["-m", "publisher"] or (len(program) == 1 and Path(program[0]).name == "entrypoint.py")
+
+
 def startup_environment(env: dict[str, str]) -> dict[str, str]:
     """The part of an environment a Python process reads when it starts."""
     return {k: v for k, v in env.items() if k.startswith(_AT_START_PREFIXES) or k in _AT_START_NAMES}
@@ -64,10 +69,8 @@ def _child(request: dict[str, object]) -> None:
 
     if request.get("session"):
         os.setsid()  # its own process group, for killpg (subprocess's start_new_session)
-    if request.get("die_with_parent") and sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: this server dies with the test process
+    if request.get("die_with_parent"):
+        die_with_parent()
     os.chdir(str(request["cwd"]))
     os.environ.clear()
     os.environ.update(request["env"])  # type: ignore[arg-type]
@@ -75,7 +78,7 @@ def _child(request: dict[str, object]) -> None:
         signal.signal(number, handler)
     _fresh_stdio()
     argv = [str(a) for a in request["argv"]]  # type: ignore[attr-defined]  # after the interpreter: -m M ... or FILE ...
-    if argv[:2] == ["-m", "publisher"] or Path(argv[0]).name == "entrypoint.py":
+    if runs_publisher(argv):
         # Our programs import publisher: its import-time default, applied to this run's environment as it would be.
         importlib.reload(sys.modules["publisher"])
     here = __file__
@@ -246,7 +249,10 @@ class Server:
     def run(
         self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float
     ) -> tuple[int, bytes, bytes] | subprocess.TimeoutExpired:
-        """Run `argv` as a fork of the server: (exit code, stdout, stderr), or the expiry after killing it."""
+        """Run `argv` to its end, as a fork of the server where that is the same start, else fresh (`fresh_run`):
+        (exit code, stdout, stderr), or the expiry after killing it."""
+        if not self.forkable(argv, env):
+            return fresh_run(argv, cwd, env, timeout)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -316,7 +322,7 @@ class Server:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                 )
             assert self._process.stdout is not None
             if self._process.stdout.readline() != b"ready\n":
@@ -325,6 +331,17 @@ class Server:
                 atexit.register(_stop_all)
             _servers.append(self._process)
             return self._socket
+
+
+def fresh_run(
+    argv: list[str], cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[int, bytes, bytes] | subprocess.TimeoutExpired:
+    """`Server.run`'s answer for a process started fresh (subprocess.run kills it past `timeout`)."""
+    try:
+        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        return exc
+    return done.returncode, done.stdout, done.stderr
 
 
 class Forked:
@@ -391,7 +408,11 @@ def _program(argv: list[str]) -> list[str] | None:
     return argv if first == b"#!" + os.fsencode(sys.executable) else None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Runs in a child before it runs anything: on Linux, ask for SIGKILL when its parent dies, even by SIGKILL.
+
+    (The kernel ties this to the thread that started the child: start servers from a thread that outlives them.)
+    """
     if sys.platform == "linux":
         import ctypes
 
